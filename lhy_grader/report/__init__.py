@@ -1,0 +1,1 @@
+"""Rendering a graded submission: the JSON document and the terminal report."""

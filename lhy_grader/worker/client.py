@@ -1,0 +1,264 @@
+"""The grader's handle on a worker process: start it, call student functions, kill it.
+
+This is the only way student code runs. Every reply is decoded by ``codec`` into
+plain values; exceptions, timeouts and deaths in the worker become the exceptions
+below, which the runner turns into statuses and messages.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from lhy_grader.worker import codec
+from lhy_grader.worker.limits import Limits
+
+
+class WorkerProblem(Exception):
+    """Base of everything that can go wrong while student code runs."""
+
+
+class StudentRaised(WorkerProblem):
+    """The student's function raised; ``str(e)`` is `Type: message (file.py:line)`."""
+
+
+class NotImplementedYet(StudentRaised):
+    """The student's function still raises NotImplementedError."""
+
+
+class WorkerTimeout(WorkerProblem):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"did not return within {seconds:g} s (killed)")
+        self.seconds = seconds
+
+
+class WorkerCrashed(WorkerProblem):
+    """The worker died (os._exit, a signal, a memory limit) or broke the protocol."""
+
+
+@dataclass
+class CallResult:
+    value: Any
+    mutated: list[str] = field(default_factory=list)
+    forbidden: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class Worker:
+    """A (re)startable worker process serving one submission at a time."""
+
+    def __init__(self, limits: Limits | None = None, preload: tuple[str, ...] = ("numpy",)) -> None:
+        self.limits = limits or Limits()
+        self.preload = preload
+        self.proc: subprocess.Popen | None = None
+        self._pending_load: tuple[str, tuple[str, ...]] | None = None
+        self.modules: dict[str, dict] = {}
+        self.workdir = tempfile.TemporaryDirectory(prefix="lhy-worker-")
+        self.log_path = Path(self.workdir.name) / "output.log"
+        self.start()
+
+    # -- process lifetime ------------------------------------------------------
+    def start(self) -> None:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        sandbox = Path(self.workdir.name) / "cwd"
+        sandbox.mkdir(exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-m", "lhy_grader.worker.child", str(to_child_r), str(from_child_w)],
+                pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                cwd=sandbox, env=self.limits.environment(sandbox), start_new_session=True,
+                preexec_fn=self.limits.apply_in_child,
+            )
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self.to_child, self.from_child = to_child_w, from_child_r
+        if self.preload:
+            self._send({"op": "preload", "modules": list(self.preload)}, [])
+
+    def kill(self) -> None:
+        """Kill the worker's whole process group (anything it spawned goes too)."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        for fd in (self.to_child, self.from_child):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.proc = None
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+        if self._pending_load is not None:
+            self.load(*self._pending_load)
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                codec.write_all(self.to_child, codec.frame({"op": "exit"}, []))
+                self.proc.wait(timeout=1)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self.kill()
+        self.workdir.cleanup()
+
+    def __enter__(self) -> "Worker":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- requests --------------------------------------------------------------
+    def load(self, path: str | Path, modules: tuple[str, ...] | list[str]) -> dict[str, dict]:
+        """Load a submission's module files; returns {module: {"status", "functions"|"message"}}."""
+        self._pending_load = (str(path), tuple(modules))
+        if self.preload:
+            self._expect_ok(self._receive(timeout=self.limits.startup_seconds, callbacks={}), "preload")
+            self.preload = ()
+        self._send({"op": "load", "path": str(Path(path).resolve()), "modules": list(modules)}, [])
+        header, _ = self._receive(timeout=self.limits.load_seconds, callbacks={})
+        report = header.get("modules")
+        if not isinstance(report, dict):
+            raise WorkerCrashed("the worker sent a malformed module report")
+        self.modules = {
+            name: _clean_module_report(report.get(name)) for name in modules
+        }
+        return self.modules
+
+    def ping(self, value: Any = None, timeout: float = 5.0) -> Any:
+        blobs: list[bytes] = []
+        self._send({"op": "ping", "value": codec.encode(value, blobs)}, blobs)
+        header, blobs_in = self._receive(timeout, callbacks={})
+        return codec.decode(header.get("result"), blobs_in)
+
+    def call(self, fn: str, args: tuple = (), kwargs: dict | None = None, *, timeout: float,
+             grad_outputs: list[Any] | None = None, forbidden: tuple[str, ...] = (),
+             arg_names: tuple[str, ...] = (), device: str = "cpu") -> CallResult:
+        """Call ``module.function`` in the worker. Python callables among the arguments are
+        answered here, in the grader, each time the student calls them."""
+        callbacks: dict[int, Callable] = {}
+
+        def register(fn_: Callable) -> int:
+            callbacks[len(callbacks) + 1] = fn_
+            return len(callbacks)
+
+        blobs: list[bytes] = []
+        header = {
+            "op": "call", "fn": fn, "device": device, "forbidden": list(forbidden),
+            "arg_names": list(arg_names),
+            "args": codec.encode(list(args), blobs, callbacks=register),
+            "kwargs": codec.encode(dict(kwargs or {}), blobs, callbacks=register),
+            "grad_outputs": None if grad_outputs is None else codec.encode(list(grad_outputs), blobs),
+        }
+        self._ensure_alive()
+        self._send(header, blobs)
+        reply, rblobs = self._receive(timeout, callbacks)
+        forbidden_called = [str(n) for n in reply.get("forbidden", []) if str(n) in forbidden]
+        if not reply.get("ok"):
+            message = str(reply.get("message", "failed"))[:500]
+            kind = reply.get("kind")
+            if kind == "not_implemented":
+                raise NotImplementedYet(message)
+            if kind in ("raised", "grad"):
+                raise StudentRaised(message)
+            raise WorkerCrashed(message)
+        try:
+            value = codec.decode(reply.get("result"), rblobs)
+        except codec.ProtocolError as e:
+            raise WorkerCrashed(f"the worker's reply was rejected: {e}") from None
+        mutated = [str(n)[:60] for n in reply.get("mutated", [])][:10]
+        warned = [str(w)[:200] for w in reply.get("warnings", [])][:5]
+        return CallResult(value=value, mutated=mutated, forbidden=forbidden_called, warnings=warned)
+
+    # -- channel ---------------------------------------------------------------
+    def _ensure_alive(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            self.restart()
+
+    def _send(self, header: dict, blobs: list[bytes]) -> None:
+        try:
+            codec.write_all(self.to_child, codec.frame(header, blobs))
+        except (BrokenPipeError, OSError):
+            raise WorkerCrashed(self._death_note()) from None
+
+    def _receive(self, timeout: float, callbacks: dict[int, Callable]) -> tuple[dict, list[memoryview]]:
+        """Wait for the reply, answering callbacks on the way; kill the worker on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            ready = select.select([self.from_child], [], [], max(left, 0))[0] if left > 0 else []
+            if not ready:
+                self.kill()
+                raise WorkerTimeout(timeout)
+            try:
+                header, blobs = codec.read_message(self.from_child)
+            except (EOFError, OSError):
+                note = self._death_note()
+                self.kill()
+                raise WorkerCrashed(note) from None
+            except codec.ProtocolError as e:
+                self.kill()
+                raise WorkerCrashed(f"the worker broke the protocol: {e}") from None
+            if header.get("op") != "callback":
+                return header, blobs
+            self._answer_callback(header, blobs, callbacks)
+
+    def _answer_callback(self, header: dict, blobs: list[memoryview], callbacks: dict[int, Callable]) -> None:
+        fn = callbacks.get(header.get("id"))
+        out: list[bytes] = []
+        try:
+            if fn is None:
+                raise ValueError("unknown callback")
+            args = codec.decode(header.get("args"), blobs)
+            kwargs = codec.decode(header.get("kwargs"), blobs)
+            if not isinstance(args, list) or not isinstance(kwargs, dict):
+                raise ValueError("malformed callback arguments")
+            reply = {"ok": True, "result": codec.encode(fn(*args, **kwargs), out)}
+        except Exception as e:  # the student passed bad arguments to our callable
+            reply, out = {"ok": False, "message": f"{type(e).__name__}: {e}"[:300]}, []
+        self._send(reply, out)
+
+    def _expect_ok(self, reply: tuple[dict, list], what: str) -> None:
+        if not reply[0].get("ok"):
+            raise WorkerCrashed(f"worker {what} failed: {reply[0].get('message')}")
+
+    def _death_note(self) -> str:
+        code = self.proc.poll() if self.proc else None
+        if code is None and self.proc is not None:
+            try:
+                code = self.proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                code = None
+        if code is None:
+            return "the worker stopped answering"
+        if code < 0:
+            name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+            return f"the worker was killed by {name}" + (" (memory or CPU limit?)" if name in ("SIGKILL", "SIGXCPU", "SIGSEGV") else "")
+        return f"the worker exited with status {code} (sys.exit or os._exit in the submission?)"
+
+
+def _clean_module_report(entry: Any) -> dict:
+    """Keep only well-formed fields of the worker's per-module report."""
+    if not isinstance(entry, dict) or entry.get("status") not in ("ok", "missing", "error"):
+        return {"status": "error", "message": "the worker sent no report for this module"}
+    clean: dict[str, Any] = {"status": entry["status"]}
+    if entry["status"] == "ok":
+        fns = entry.get("functions", [])
+        clean["functions"] = [f for f in fns if isinstance(f, str)] if isinstance(fns, list) else []
+    if entry["status"] == "error":
+        clean["message"] = str(entry.get("message", "failed to import"))[:400]
+    return clean
