@@ -131,10 +131,12 @@ def _(trial, ex):
     got = trial.call(grad, ex["theta0"], ex["lr"], ex["num_steps"])
     expected = ref.gradient_descent(grad, ex["theta0"], ex["lr"], ex["num_steps"])
     p = ex["theta0"].size
-    if isinstance(got, np.ndarray) and got.shape == (ex["num_steps"], p) and ex["num_steps"] > 0:
-        hint = ("row 0 must be theta0 itself" if np.allclose(got, expected[1:]) else
-                "one step too few: the trajectory has num_steps + 1 rows")
-        raise CheckFailed(f"the trajectory has shape {got.shape}, expected {expected.shape}", hint)
+    if isinstance(got, np.ndarray) and got.shape == (ex["num_steps"], p):
+        hints = [h for h, rows in (("row 0 must be theta0 itself", expected[1:]),
+                                   ("one step too few: the trajectory has num_steps + 1 rows", expected[:-1]))
+                 if np.allclose(got, rows)]
+        raise CheckFailed(f"the trajectory has shape {got.shape}, expected {expected.shape}",
+                          " — or: ".join(hints) or None)
     got = expect_array(got, expected.shape, what="the trajectory")
     ascent = ref.gradient_descent(lambda t: -(ex["A"] @ t - ex["c"]), ex["theta0"], ex["lr"], ex["num_steps"])
     expect_close(got, expected, rtol=1e-9, atol=1e-10, what="the trajectory",

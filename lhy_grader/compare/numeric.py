@@ -172,11 +172,13 @@ def expect_close(got: Any, expected: Any, *, rtol: float = 1e-6, atol: float = 1
 
 
 def _hint(got: Any, mistakes: Mapping[str, Any] | None, same: Callable[[Any, Any], bool]) -> str | None:
+    """The known mistakes ``got`` is consistent with (several can coincide on a small input)."""
+    found = []
     for hint, variant in (mistakes or {}).items():
         try:
             value = variant() if callable(variant) else variant
         except Exception:
             continue
-        if same(got, value):
-            return hint
-    return None
+        if value is not None and same(got, value):
+            found.append(hint)
+    return " — or: ".join(found) or None
