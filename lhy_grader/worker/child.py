@@ -167,6 +167,28 @@ class Child:
             result = (result, grads)
         self.send(reply, result)
 
+    def op_routine(self, header: dict, blobs: list[memoryview]) -> None:
+        """Run one of the grader's own routines (e.g. a training loop) that calls student
+        functions. Only ``lhy_grader.training.*`` routines may be named."""
+        self.device = header.get("device", "cpu")
+        try:
+            module_name, _, attr = str(header["name"]).partition(":")
+            if not module_name.startswith("lhy_grader.training."):
+                raise ValueError(f"not a routine: {module_name}")
+            routine = getattr(importlib.import_module(module_name), attr)
+            args = self.decode(header["args"], blobs)
+            kwargs = self.decode(header["kwargs"], blobs)
+        except Exception as e:
+            self.send({"ok": False, "kind": "protocol", "message": _one_line(e)})
+            return
+        try:
+            result = routine(*args, **kwargs)
+        except BaseException as e:
+            kind = "not_implemented" if isinstance(e, NotImplementedError) else "raised"
+            self.send({"ok": False, "kind": kind, "message": self.describe(e)})
+            return
+        self.send({"ok": True}, result)
+
     def describe(self, e: BaseException) -> str:
         """`Type: message (file.py:line)` naming the innermost frame in the student's files."""
         where = ""

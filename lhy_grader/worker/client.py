@@ -150,24 +150,22 @@ class Worker:
              arg_names: tuple[str, ...] = (), device: str = "cpu") -> CallResult:
         """Call ``module.function`` in the worker. Python callables among the arguments are
         answered here, in the grader, each time the student calls them."""
-        callbacks: dict[int, Callable] = {}
-
-        def register(fn_: Callable) -> int:
-            callbacks[len(callbacks) + 1] = fn_
-            return len(callbacks)
-
         blobs: list[bytes] = []
+        callbacks, arguments = _encode_arguments(args, kwargs, blobs)
         header = {
             "op": "call", "fn": fn, "device": device, "forbidden": list(forbidden),
-            "arg_names": list(arg_names),
-            "args": codec.encode(list(args), blobs, callbacks=register),
-            "kwargs": codec.encode(dict(kwargs or {}), blobs, callbacks=register),
+            "arg_names": list(arg_names), **arguments,
             "grad_outputs": None if grad_outputs is None else codec.encode(list(grad_outputs), blobs),
         }
         self._ensure_alive()
         self._send(header, blobs)
         reply, rblobs = self._receive(timeout, callbacks)
-        forbidden_called = [str(n) for n in reply.get("forbidden", []) if str(n) in forbidden]
+        result = self._decode_reply(reply, rblobs)
+        result.forbidden = [str(n) for n in reply.get("forbidden", []) if str(n) in forbidden]
+        return result
+
+    def _decode_reply(self, reply: dict, rblobs: list[memoryview]) -> CallResult:
+        """Turn a call/routine reply into a CallResult, or raise what went wrong."""
         if not reply.get("ok"):
             message = str(reply.get("message", "failed"))[:500]
             kind = reply.get("kind")
@@ -182,7 +180,20 @@ class Worker:
             raise WorkerCrashed(f"the worker's reply was rejected: {e}") from None
         mutated = [str(n)[:60] for n in reply.get("mutated", [])][:10]
         warned = [str(w)[:200] for w in reply.get("warnings", [])][:5]
-        return CallResult(value=value, mutated=mutated, forbidden=forbidden_called, warnings=warned)
+        return CallResult(value=value, mutated=mutated, warnings=warned)
+
+    def run_routine(self, name: str, args: tuple = (), kwargs: dict | None = None, *, timeout: float,
+                    device: str = "cpu") -> Any:
+        """Run the grader's routine ``lhy_grader.training.<module>:<function>`` inside the worker
+        (where it may call student functions through ``sys.modules``). Python callables among
+        the arguments (e.g. a progress reporter) are answered here."""
+        blobs: list[bytes] = []
+        callbacks, arguments = _encode_arguments(args, kwargs, blobs)
+        header = {"op": "routine", "name": name, "device": device, **arguments}
+        self._ensure_alive()
+        self._send(header, blobs)
+        reply, rblobs = self._receive(timeout, callbacks)
+        return self._decode_reply(reply, rblobs).value
 
     # -- channel ---------------------------------------------------------------
     def _ensure_alive(self) -> None:
@@ -249,6 +260,18 @@ class Worker:
             name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
             return f"the worker was killed by {name}" + (" (memory or CPU limit?)" if name in ("SIGKILL", "SIGXCPU", "SIGSEGV") else "")
         return f"the worker exited with status {code} (sys.exit or os._exit in the submission?)"
+
+
+def _encode_arguments(args: tuple, kwargs: dict | None, blobs: list[bytes]) -> tuple[dict[int, Callable], dict]:
+    """Encode call arguments; Python callables among them become grader-side callbacks."""
+    callbacks: dict[int, Callable] = {}
+
+    def register(fn: Callable) -> int:
+        callbacks[len(callbacks) + 1] = fn
+        return len(callbacks)
+
+    return callbacks, {"args": codec.encode(list(args), blobs, callbacks=register),
+                       "kwargs": codec.encode(dict(kwargs or {}), blobs, callbacks=register)}
 
 
 def _clean_module_report(entry: Any) -> dict:
