@@ -47,9 +47,10 @@ def main() -> None:
 @click.option("--no-train", is_flag=True, help="Skip the small-model training checks.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where tensors live during checks and training.")
+@click.option("--thorough", is_flag=True, help="Try 4x more generated inputs per property (slower).")
 @click.option("-v", "--verbose", is_flag=True, help="Also list exercises not started yet.")
 def check(targets: tuple[str, ...], path: Path | None, as_json: bool, seed: int | None,
-          no_train: bool, device: str, verbose: bool) -> None:
+          no_train: bool, device: str, thorough: bool, verbose: bool) -> None:
     """Grade TARGETS (a module like `attention`, or `attention.multi_head_attention`).
 
     Without TARGETS, everything is graded.
@@ -65,9 +66,10 @@ def check(targets: tuple[str, ...], path: Path | None, as_json: bool, seed: int 
         raise click.UsageError(f"unknown target {e.args[0]!r} (see `lhy-grade list`)") from None
     device = resolve_device(device)
     seed = PUBLIC_SEED if seed is None else seed
+    effort = 4.0 if thorough else 1.0
 
     if as_json:
-        result = grade_submission(path, exercises, seed=seed, device=device)
+        result = grade_submission(path, exercises, seed=seed, device=device, effort=effort)
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
         from rich.console import Console
@@ -83,7 +85,8 @@ def check(targets: tuple[str, ...], path: Path | None, as_json: bool, seed: int 
                 progress.update(task, description=ex.name)
                 progress.advance(task, 0 if progress.tasks[0].description == "starting" else 1)
 
-            result = grade_submission(path, exercises, seed=seed, device=device, on_exercise=advance)
+            result = grade_submission(path, exercises, seed=seed, device=device, effort=effort,
+                                      on_exercise=advance)
         render(result, console, verbose=verbose)
     sys.exit(0 if all(e.score == e.max_score for e in result.exercises) else 1)
 

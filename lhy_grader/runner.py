@@ -80,9 +80,12 @@ def checks_of(ex: Exercise) -> list[Check]:
 
 
 def grade_submission(path: Path, exercises: list[Exercise], *, seed: int = PUBLIC_SEED,
-                     device: str = "cpu", worker: Worker | None = None,
+                     device: str = "cpu", worker: Worker | None = None, effort: float = 1.0,
                      on_exercise: Callable[[Exercise], None] | None = None) -> SubmissionResult:
-    """Grade ``exercises`` of the submission folder ``path``; never raises for student faults."""
+    """Grade ``exercises`` of the submission folder ``path``; never raises for student faults.
+
+    ``effort`` scales how many examples each property tries (1 for students, more for instructors).
+    """
     modules = tuple(dict.fromkeys(ex.module for ex in exercises))
     own_worker = worker is None
     worker = worker or Worker(preload=("numpy", "torch") if _needs_torch(modules) else ("numpy",))
@@ -95,7 +98,7 @@ def grade_submission(path: Path, exercises: list[Exercise], *, seed: int = PUBLI
         for ex in exercises:
             if on_exercise is not None:
                 on_exercise(ex)
-            results.append(grade_exercise(worker, ex, path, report[ex.module], seed, device))
+            results.append(grade_exercise(worker, ex, path, report[ex.module], seed, device, effort))
         return SubmissionResult(results)
     finally:
         if own_worker:
@@ -112,7 +115,7 @@ def _all_failed(ex: Exercise, status: str, message: str) -> ExerciseResult:
 
 
 def grade_exercise(worker: Worker, ex: Exercise, path: Path, module_report: dict, seed: int,
-                   device: str) -> ExerciseResult:
+                   device: str, effort: float = 1.0) -> ExerciseResult:
     file_name = f"{ex.module}.py"
     if module_report["status"] == "missing":
         return _all_failed(ex, "missing", f"{file_name} not found in the submission")
@@ -125,7 +128,7 @@ def grade_exercise(worker: Worker, ex: Exercise, path: Path, module_report: dict
     mutations: list[tuple[str, dict]] = []
     forbidden_seen = forbidden_uses(Path(path) / file_name, ex.function, ex.forbidden)
     for check in ex.checks:
-        trial = Trial(worker, ex, check_seed(seed, ex.name, check.name), device)
+        trial = Trial(worker, ex, check_seed(seed, ex.name, check.name), device, effort)
         result, kind = _run_check(check, trial)
         if kind == "not_implemented":
             return _all_failed(ex, "not_implemented", f"{ex.function} still raises NotImplementedError")

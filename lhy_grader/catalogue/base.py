@@ -36,7 +36,7 @@ from hypothesis.strategies import SearchStrategy
 from lhy_grader.compare import CheckFailed, show_inputs
 from lhy_grader.worker.client import CallResult, Worker, WorkerCrashed, WorkerProblem, WorkerTimeout
 
-DEFAULT_EXAMPLES = 30
+DEFAULT_EXAMPLES = 20
 
 
 @dataclass
@@ -84,11 +84,13 @@ class Exercise:
 class Trial:
     """One check of one exercise against one submission: the only door to student code."""
 
-    def __init__(self, worker: Worker, exercise: Exercise, seed: int, device: str = "cpu") -> None:
+    def __init__(self, worker: Worker, exercise: Exercise, seed: int, device: str = "cpu",
+                 effort: float = 1.0) -> None:
         self.worker = worker
         self.exercise = exercise
         self.seed = seed
         self.device = device
+        self.effort = effort  # scales the number of examples every property tries
         self.rng = np.random.default_rng(seed)
         self.mutations: list[tuple[str, dict]] = []
         self.forbidden_called: list[str] = []
@@ -154,7 +156,7 @@ def run_property(trial: Trial, strategy: SearchStrategy, body: Callable[[Trial, 
         except (CheckFailed, WorkerProblem):
             return True
 
-    config = settings(max_examples=max_examples, database=None, deadline=None,
+    config = settings(max_examples=max(3, round(max_examples * trial.effort)), database=None, deadline=None,
                       phases=[Phase.explicit, Phase.generate, Phase.shrink],
                       suppress_health_check=list(HealthCheck), report_multiple_bugs=False)
     try:
