@@ -51,6 +51,10 @@ def expect_gradients(trial, reference_fn, args: dict, wrt: tuple[str, ...]) -> N
 
     ref_args = leaves()
     ref_outputs = _floating_tensors(reference_fn(**ref_args))
+    got_outputs = _floating_tensors(trial.call(**args))
+    if [tuple(t.shape) for t in got_outputs] != [tuple(t.shape) for t in ref_outputs]:
+        raise CheckFailed(f"the floating outputs have shapes {[tuple(t.shape) for t in got_outputs]}, "
+                          f"expected {[tuple(t.shape) for t in ref_outputs]}")
     grad_outputs = [inputs.normal_tensor(1000 + i, tuple(out.shape), out.dtype) for i, out in enumerate(ref_outputs)]
     expected = torch.autograd.grad(sum((out * g).sum() for out, g in zip(ref_outputs, grad_outputs)),
                                    [ref_args[name] for name in wrt], allow_unused=True)
@@ -354,13 +358,25 @@ def _call_mha(trial, ex: dict) -> torch.Tensor:
     return expect_tensor(trial.call(**ex), tuple(query.shape), query.dtype, device=trial.device)
 
 
-@multi_head_attention.property("matches nn.MultiheadAttention holding the same weights", inputs.mha_inputs())
+@multi_head_attention.property("matches nn.MultiheadAttention holding the same weights", inputs.mha_inputs(),
+                               max_examples=25)
 def _(trial, ex):
     got = _call_mha(trial, ex)
     expected = ref.multi_head_attention(**ex)
     tol = tolerance(ex["query"].dtype, expected)
     expect_close(got, expected, **tol, mistakes=_mha_mistakes(ex))
     expect_close(got, nn_multi_head_attention(**ex), **tol, what="the result (against nn.MultiheadAttention)")
+
+
+@multi_head_attention.check("a [B, Tq, Tk] mask applies to every head")
+def _(trial):
+    ex = inputs.mha_case(trial.seed % 2**32, torch.float64, batch=2, tq=3, tk=4, num_heads=2, head_dim=2,
+                         mask_form="[B, Tq, Tk]")
+    got = _call_mha(trial, ex)
+    expected = ref.multi_head_attention(**ex)
+    expect_close(got, expected, **tolerance(torch.float64, expected), mistakes={
+        "a [B, Tq, Tk] mask is the same for every head: insert the head axis (mask[:, None]) before it meets "
+        "the [B, h, Tq, Tk] scores": lambda: _mha_variant({**ex, "mask": ex["mask"][None]})})
 
 
 @multi_head_attention.property("a query with no allowed key gives a zero output row, never NaN",
@@ -462,8 +478,11 @@ def _(trial, ex):
     max_len, d_model = ex["max_len"], ex["d_model"]
     got = _call_encoding(trial, max_len, d_model).to(torch.float64)
     norms = (got ** 2).sum(-1)
-    expect_close(norms, torch.full_like(norms, d_model / 2), rtol=0.0, atol=4 * d_model * encoding_tolerance(max_len),
-                 what="‖PE(p)‖²", mistakes={})
+    error = (norms - d_model / 2).abs().max()
+    if error > 4 * d_model * encoding_tolerance(max_len):
+        p = int((norms - d_model / 2).abs().argmax())
+        raise CheckFailed(f"‖PE({p})‖² = {float(norms[p]):.6g}, expected d_model/2 = {d_model / 2:g}",
+                          "every (sin, cos) pair has norm 1: is a column sin where it should be cos, or the reverse?")
     distance = torch.cdist(got, got) + torch.eye(max_len) * 1e9
     p, q = divmod(int(distance.argmin()), max_len)
     if distance[p, q] < 1e-4:
@@ -497,6 +516,8 @@ def _window_mask(seq_len: int, keep) -> torch.Tensor:
 def _window_mistakes(seq_len: int, window: int) -> dict:
     return {
         "off by one: |i − j| ≤ window, not < window": _window_mask(seq_len, lambda d: d.abs() < window),
+        "the absolute value is missing: with i − j ≤ window every later position j > i is allowed too":
+            _window_mask(seq_len, lambda d: d <= window),
         "the window is one-sided (only j ≤ i): truncated attention looks both ways":
             _window_mask(seq_len, lambda d: (d >= 0) & (d <= window)),
         "the mask is inverted: True = may attend": _window_mask(seq_len, lambda d: d.abs() > window),

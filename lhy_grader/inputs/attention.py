@@ -101,27 +101,30 @@ def _mha_mask(rng: np.random.Generator, form: str, b: int, h: int, tq: int, tk: 
     return None if shape is None else random_mask(rng, shape, empty_rows=empty_rows)
 
 
-@st.composite
-def mha_inputs(draw, *, self_attention: bool | None = None, empty_rows: bool = False) -> dict:
-    """query [B, Tq, D], key/value [B, Tk, D], w_q, w_k, w_v, w_o [D, D], num_heads, mask.
-
-    Self-attention (key = value = query) or cross attention (Tk may differ from Tq).
-    """
-    dtype = draw(dtypes())
-    b, tq, h, dh = draw(sizes(1, 3)), draw(sizes(1, 5)), draw(sizes(1, 3)), draw(sizes(1, 4))
-    d = h * dh
-    is_self = draw(st.booleans()) if self_attention is None else self_attention
-    tk = tq if is_self else draw(sizes(1, 5))
-    seed = draw(seeds())
-    forms = [f for f in MHA_MASK_FORMS if f != "none"] if empty_rows else MHA_MASK_FORMS
-    form = draw(st.sampled_from(forms))
-    query = normal_tensor(seed, (b, tq, d), dtype)
-    key = query if is_self else normal_tensor(seed + 1, (b, tk, d), dtype)
-    value = query if is_self else normal_tensor(seed + 2, (b, tk, d), dtype)
+def mha_case(seed: int, dtype: torch.dtype, batch: int, tq: int, tk: int | None, num_heads: int, head_dim: int,
+             mask_form: str = "none", empty_rows: bool = False) -> dict:
+    """query [B, Tq, D], key/value [B, Tk, D], w_q, w_k, w_v, w_o [D, D], num_heads, mask;
+    ``tk=None`` means self-attention (key = value = query)."""
+    d = num_heads * head_dim
+    query = normal_tensor(seed, (batch, tq, d), dtype)
+    key = query if tk is None else normal_tensor(seed + 1, (batch, tk, d), dtype)
+    value = query if tk is None else normal_tensor(seed + 2, (batch, tk, d), dtype)
     weights = {name: normal_tensor(seed + 3 + i, (d, d), dtype, d ** -0.5 * 1.5)
                for i, name in enumerate(("w_q", "w_k", "w_v", "w_o"))}
-    return {"query": query, "key": key, "value": value, **weights, "num_heads": h,
-            "mask": _mha_mask(np.random.default_rng(seed), form, b, h, tq, tk, empty_rows)}
+    mask = _mha_mask(np.random.default_rng(seed), mask_form, batch, num_heads, tq, key.shape[1], empty_rows)
+    return {"query": query, "key": key, "value": value, **weights, "num_heads": num_heads, "mask": mask}
+
+
+@st.composite
+def mha_inputs(draw, *, self_attention: bool | None = None, empty_rows: bool = False) -> dict:
+    """A ``mha_case``: self-attention or cross attention (Tk may differ from Tq), any mask form."""
+    dtype = draw(dtypes())
+    b, tq, h, dh = draw(sizes(1, 3)), draw(sizes(1, 5)), draw(sizes(1, 3)), draw(sizes(1, 4))
+    is_self = draw(st.booleans()) if self_attention is None else self_attention
+    tk = None if is_self else draw(sizes(1, 5))
+    forms = [f for f in MHA_MASK_FORMS if f != "none"] if empty_rows else MHA_MASK_FORMS
+    form = draw(st.sampled_from(forms))
+    return mha_case(draw(seeds()), dtype, b, tq, tk, h, dh, form, empty_rows)
 
 
 @st.composite
