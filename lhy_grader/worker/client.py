@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import signal
-import subprocess
-import sys
-import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from lhy_grader.worker import codec
+from lhy_grader.worker.launch import DirectLauncher, Launcher, LaunchError, WorkerProcess
 from lhy_grader.worker.limits import Limits
+from lhy_grader.worker.staging import SubmissionTooLarge, stage
 
 
 class WorkerProblem(Exception):
@@ -40,8 +41,21 @@ class WorkerTimeout(WorkerProblem):
         self.seconds = seconds
 
 
+class SubmissionTimeout(WorkerTimeout):
+    """The submission's whole time budget (``Limits.submission_seconds``) ran out."""
+
+    def __init__(self, seconds: float) -> None:
+        WorkerProblem.__init__(self, f"did not return before the submission's time budget of {seconds:g} s "
+                                     f"ran out (killed)")
+        self.seconds = seconds
+
+
 class WorkerCrashed(WorkerProblem):
     """The worker died (os._exit, a signal, a memory limit) or broke the protocol."""
+
+
+class UnloadableSubmission(WorkerProblem):
+    """The submission folder could not be handed to the worker (too large, unreadable)."""
 
 
 @dataclass
@@ -52,69 +66,124 @@ class CallResult:
     warnings: list[str] = field(default_factory=list)
 
 
-class Worker:
-    """A (re)startable worker process serving one submission at a time."""
+class OutputCapture:
+    """Drains a worker's stdout/stderr so it never blocks, keeping only the first bytes."""
 
-    def __init__(self, limits: Limits | None = None, preload: tuple[str, ...] = ("numpy",)) -> None:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.kept = bytearray()
+        self.total = 0
+        self.lock = threading.Lock()
+        self.threads: list[threading.Thread] = []
+
+    def follow(self, fd: int) -> None:
+        thread = threading.Thread(target=self._drain, args=(fd,), daemon=True, name="lhy-worker-output")
+        thread.start()
+        self.threads.append(thread)
+
+    def _drain(self, fd: int) -> None:
+        try:
+            while chunk := os.read(fd, 1 << 16):
+                with self.lock:
+                    self.kept += chunk[:max(self.limit - len(self.kept), 0)]
+                    self.total += len(chunk)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def settle(self, timeout: float = 1.0) -> None:
+        """Wait (briefly) until everything written so far has been read."""
+        for thread in self.threads:
+            thread.join(timeout)
+
+    def text(self) -> str:
+        with self.lock:
+            text = self.kept.decode("utf-8", errors="replace")
+            dropped = self.total - len(self.kept)
+        return text + (f"\n… {dropped} more bytes of output were dropped" if dropped else "")
+
+
+class Worker:
+    """A (re)startable worker process serving one submission at a time.
+
+    ``launcher`` decides how the process starts: a fresh interpreter (default) or a
+    fork of a ``ForkServer``, which confines it further. The worker loads a private
+    copy of the submission folder, never the folder itself.
+    """
+
+    def __init__(self, limits: Limits | None = None, preload: tuple[str, ...] = ("numpy",),
+                 *, launcher: Launcher | None = None) -> None:
         self.limits = limits or Limits()
         self.preload = preload
-        self.proc: subprocess.Popen | None = None
+        self.launcher = launcher or DirectLauncher()
+        self.process: WorkerProcess | None = None
         self._pending_load: tuple[str, tuple[str, ...]] | None = None
         self.modules: dict[str, dict] = {}
-        self.workdir = tempfile.TemporaryDirectory(prefix="lhy-worker-")
-        self.log_path = Path(self.workdir.name) / "output.log"
+        self.deadline: float | None = None
+        self.output = OutputCapture(self.limits.output_bytes)
+        self.workdir = self.launcher.make_workdir()
+        self.home = self.workdir / "home"
+        self.home.mkdir()
+        self.staged: Path | None = None
+        self.loads = 0
         self.start()
 
     # -- process lifetime ------------------------------------------------------
     def start(self) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        sandbox = Path(self.workdir.name) / "cwd"
-        sandbox.mkdir(exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-m", "lhy_grader.worker.child", str(to_child_r), str(from_child_w)],
-                pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                cwd=sandbox, env=self.limits.environment(sandbox), start_new_session=True,
-                preexec_fn=self.limits.apply_in_child,
-            )
-        os.close(to_child_r)
-        os.close(from_child_w)
+        output_r, output_w = os.pipe()
+        try:
+            self.process = self.launcher.launch(self.limits, self.home, (to_child_r, from_child_w), output_w)
+        except (LaunchError, OSError) as e:
+            for fd in (to_child_w, from_child_r, output_r):
+                os.close(fd)
+            raise WorkerCrashed(f"the worker could not be started: {e}") from None
+        finally:
+            for fd in (to_child_r, from_child_w, output_w):
+                os.close(fd)
+        self.output.follow(output_r)
         self.to_child, self.from_child = to_child_w, from_child_r
         if self.preload:
             self._send({"op": "preload", "modules": list(self.preload)}, [])
 
+    @property
+    def proc(self) -> WorkerProcess | None:
+        """The running worker process (None between a kill and the next start)."""
+        return self.process
+
     def kill(self) -> None:
         """Kill the worker's whole process group (anything it spawned goes too)."""
-        if self.proc is None:
+        if self.process is None:
             return
         try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
+            self.process.kill()
+        except LaunchError:
             pass
-        self.proc.wait()
         for fd in (self.to_child, self.from_child):
             try:
                 os.close(fd)
             except OSError:
                 pass
-        self.proc = None
+        self.process = None
 
     def restart(self) -> None:
         self.kill()
         self.start()
         if self._pending_load is not None:
-            self.load(*self._pending_load)
+            self._load(*self._pending_load)
 
     def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             try:
                 codec.write_all(self.to_child, codec.frame({"op": "exit"}, []))
-                self.proc.wait(timeout=1)
-            except (OSError, subprocess.TimeoutExpired):
+                self.process.wait(1)
+            except (OSError, LaunchError):
                 pass
         self.kill()
-        self.workdir.cleanup()
+        self.output.settle()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> "Worker":
         return self
@@ -124,13 +193,33 @@ class Worker:
 
     # -- requests --------------------------------------------------------------
     def load(self, path: str | Path, modules: tuple[str, ...] | list[str]) -> dict[str, dict]:
-        """Load a submission's module files; returns {module: {"status", "functions"|"message"}}."""
-        self._pending_load = (str(path), tuple(modules))
+        """Load a submission's module files; returns {module: {"status", "functions"|"message"}}.
+
+        The folder is copied into the worker's private folder first; the submission's
+        time budget (``Limits.submission_seconds``) starts now.
+        """
+        if self.limits.submission_seconds is not None:
+            self.deadline = time.monotonic() + self.limits.submission_seconds
+        if self.staged is not None:
+            shutil.rmtree(self.staged, ignore_errors=True)
+        self.loads += 1
+        self.staged = self.workdir / f"submission-{self.loads}"
+        try:
+            stage(Path(path), self.staged, self.limits.submission_files, self.limits.submission_bytes,
+                  self.launcher.worker_group)
+        except (SubmissionTooLarge, OSError) as e:
+            raise UnloadableSubmission(f"the submission folder was not accepted: {e}") from None
+        return self._load(str(self.staged), tuple(modules))
+
+    def _load(self, path: str, modules: tuple[str, ...]) -> dict[str, dict]:
+        self._pending_load = (path, modules)
+        self._ensure_alive(restart=False)
         if self.preload:
-            self._expect_ok(self._receive(timeout=self.limits.startup_seconds, callbacks={}), "preload")
+            self._expect_ok(self._receive(self.limits.startup_seconds, callbacks={}), "preload")
             self.preload = ()
-        self._send({"op": "load", "path": str(Path(path).resolve()), "modules": list(modules)}, [])
-        header, _ = self._receive(timeout=self.limits.load_seconds, callbacks={})
+        timeout, by_budget = self._allowance(self.limits.load_seconds)
+        self._send({"op": "load", "path": path, "modules": list(modules)}, [])
+        header, _ = self._receive(timeout, callbacks={}, by_budget=by_budget)
         report = header.get("modules")
         if not isinstance(report, dict):
             raise WorkerCrashed("the worker sent a malformed module report")
@@ -138,6 +227,10 @@ class Worker:
             name: _clean_module_report(report.get(name)) for name in modules
         }
         return self.modules
+
+    def output_text(self) -> str:
+        """What the worker printed so far (truncated to ``Limits.output_bytes``)."""
+        return self.output.text()
 
     def ping(self, value: Any = None, timeout: float = 5.0) -> Any:
         blobs: list[bytes] = []
@@ -157,9 +250,10 @@ class Worker:
             "arg_names": list(arg_names), **arguments,
             "grad_outputs": None if grad_outputs is None else codec.encode(list(grad_outputs), blobs),
         }
+        timeout, by_budget = self._allowance(timeout)
         self._ensure_alive()
         self._send(header, blobs)
-        reply, rblobs = self._receive(timeout, callbacks)
+        reply, rblobs = self._receive(timeout, callbacks, by_budget=by_budget)
         result = self._decode_reply(reply, rblobs)
         result.forbidden = [str(n) for n in reply.get("forbidden", []) if str(n) in forbidden]
         return result
@@ -190,15 +284,32 @@ class Worker:
         blobs: list[bytes] = []
         callbacks, arguments = _encode_arguments(args, kwargs, blobs)
         header = {"op": "routine", "name": name, "device": device, **arguments}
+        timeout, by_budget = self._allowance(timeout)
         self._ensure_alive()
         self._send(header, blobs)
-        reply, rblobs = self._receive(timeout, callbacks)
+        reply, rblobs = self._receive(timeout, callbacks, by_budget=by_budget)
         return self._decode_reply(reply, rblobs).value
 
     # -- channel ---------------------------------------------------------------
-    def _ensure_alive(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            self.restart()
+    def _allowance(self, timeout: float) -> tuple[float, bool]:
+        """The wall clock a request may take, and whether the submission's budget is what binds.
+        Raises SubmissionTimeout once the budget is spent."""
+        if self.limits.call_seconds is not None:
+            timeout = min(timeout, self.limits.call_seconds)
+        if self.deadline is None:
+            return timeout, False
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise SubmissionTimeout(self.limits.submission_seconds)
+        return (left, True) if left < timeout else (timeout, False)
+
+    def _ensure_alive(self, restart: bool = True) -> None:
+        if self.process is None or self.process.poll() is not None:
+            if restart:
+                self.restart()
+            else:
+                self.kill()
+                self.start()
 
     def _send(self, header: dict, blobs: list[bytes]) -> None:
         try:
@@ -206,7 +317,8 @@ class Worker:
         except (BrokenPipeError, OSError):
             raise WorkerCrashed(self._death_note()) from None
 
-    def _receive(self, timeout: float, callbacks: dict[int, Callable]) -> tuple[dict, list[memoryview]]:
+    def _receive(self, timeout: float, callbacks: dict[int, Callable],
+                 by_budget: bool = False) -> tuple[dict, list[memoryview]]:
         """Wait for the reply, answering callbacks on the way; kill the worker on timeout."""
         deadline = time.monotonic() + timeout
         while True:
@@ -214,7 +326,7 @@ class Worker:
             ready = select.select([self.from_child], [], [], max(left, 0))[0] if left > 0 else []
             if not ready:
                 self.kill()
-                raise WorkerTimeout(timeout)
+                raise SubmissionTimeout(self.limits.submission_seconds) if by_budget else WorkerTimeout(timeout)
             try:
                 header, blobs = codec.read_message(self.from_child)
             except (EOFError, OSError):
@@ -248,14 +360,14 @@ class Worker:
             raise WorkerCrashed(f"worker {what} failed: {reply[0].get('message')}")
 
     def _death_note(self) -> str:
-        code = self.proc.poll() if self.proc else None
-        if code is None and self.proc is not None:
-            try:
-                code = self.proc.wait(timeout=1)
-            except subprocess.TimeoutExpired:
-                code = None
+        try:
+            code = self.process.wait(1.0) if self.process is not None else None
+        except LaunchError:
+            code = None
         if code is None:
             return "the worker stopped answering"
+        if code == 71:
+            return "the worker's sandbox could not be set up"
         if code < 0:
             name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
             return f"the worker was killed by {name}" + (" (memory or CPU limit?)" if name in ("SIGKILL", "SIGXCPU", "SIGSEGV") else "")
