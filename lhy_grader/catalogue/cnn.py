@@ -62,18 +62,22 @@ def expect_gradients(trial, ex: dict, wrt: tuple[str, ...], oracle: Callable[...
     try:
         got, grads = trial.call_with_grad(**args, grad_outputs=[grad_output])
     except StudentRaised:
-        got = trial.call(**ex)  # a wrong output shape breaks the backward pass: say so plainly
-        if isinstance(got, torch.Tensor) and tuple(got.shape) != tuple(expected.shape):
-            raise CheckFailed(f"the result has shape {tuple(got.shape)}, expected {tuple(expected.shape)}; "
-                              f"gradients are compared once the values are right") from None
+        _expect_values_first(trial, trial.call(**ex), expected.detach())  # a wrong shape breaks backward
         raise
-    expect_output(trial, got, expected.detach())
+    _expect_values_first(trial, got, expected.detach())
     for name, got_grad, expected_grad in zip(names, grads, expected_grads):
         if got_grad is None:
             raise CheckFailed(f"no gradient reached {name}: the result does not depend on {name} "
                               f"through autograd", f"keep {name} in the computation graph "
                               f"(no .detach(), .data, .item(), .numpy() or torch.tensor(...) re-wrapping)")
         expect_output(trial, got_grad, expected_grad, what=f"the gradient w.r.t. {name}")
+
+
+def _expect_values_first(trial, got: Any, expected: torch.Tensor) -> None:
+    try:
+        expect_output(trial, got, expected)
+    except CheckFailed as failure:
+        raise CheckFailed(f"gradients are compared once the values are right, and here {failure.message}") from None
 
 
 # ---------------------------------------------------------------------------
