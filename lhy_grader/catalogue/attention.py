@@ -144,7 +144,7 @@ def _(trial, ex):
     tol = tolerance(ex["q"].dtype, ex["v"])
     expect_close(weights, expected_weights, **tol, what="weights", mistakes=_attention_mistakes(ex, 1))
     expect_close(out, expected_out, **tol, what="out", mistakes={
-        **_attention_mistakes(ex, 0), "the weights multiply k instead of v": weights @ ex["k"]})
+        **_attention_mistakes(ex, 0), "the weights multiply k instead of v": lambda: weights.cpu() @ ex["k"]})
     oracle = F.scaled_dot_product_attention(ex["q"], ex["k"], ex["v"], attn_mask=ex["mask"])
     expect_close(out, oracle, **tol, what="out (against F.scaled_dot_product_attention)")
 
@@ -152,6 +152,8 @@ def _(trial, ex):
 @scaled_dot_product_attention.property("weights are a distribution over the allowed keys", inputs.qkv())
 def _(trial, ex):
     _, weights = _call_attention(trial, ex)
+    if not torch.isfinite(weights).all():
+        raise CheckFailed("the weights hold NaN or inf although every query has an allowed key")
     weights = weights.to(torch.float64)
     if (weights < 0).any():
         raise CheckFailed(f"some weights are negative (min {float(weights.min()):.3g})")
@@ -375,6 +377,7 @@ def _(trial):
     got = _call_mha(trial, ex)
     expected = ref.multi_head_attention(**ex)
     expect_close(got, expected, **tolerance(torch.float64, expected), mistakes={
+        **_mha_mistakes(ex),
         "a [B, Tq, Tk] mask is the same for every head: insert the head axis (mask[:, None]) before it meets "
         "the [B, h, Tq, Tk] scores": lambda: _mha_variant({**ex, "mask": ex["mask"][None]})})
 
@@ -387,7 +390,7 @@ def _(trial, ex):
         raise CheckFailed("the result holds NaN or inf for a query with no allowed key", NAN_HINT)
     expected = ref.multi_head_attention(**ex)
     expect_close(got, expected, **tolerance(ex["query"].dtype, expected),
-                 mistakes={LARGE_NEGATIVE_HINT: lambda: _mha_variant(ex, fill=-1e9)})
+                 mistakes={LARGE_NEGATIVE_HINT: lambda: _mha_variant(ex, fill=-1e9), **_mha_mistakes(ex)})
 
 
 @multi_head_attention.property("gradients w.r.t. the inputs and all four weights match autograd",
@@ -415,8 +418,7 @@ def _encoding(max_len: int, d_model: int, *, first=torch.sin, second=torch.cos, 
     angles = position * (1 / frequency if multiply else frequency)
     odd_angles = angles if exponent != "column" else position * 10000.0 ** -((2 * pair + 1) / d_model)
     columns = (first(angles), second(odd_angles))
-    pe = torch.stack(columns, -1).reshape(max_len, d_model) if interleave else torch.cat(columns, -1)
-    return pe
+    return torch.stack(columns, -1).reshape(max_len, d_model) if interleave else torch.cat(columns, -1)
 
 
 def _encoding_mistakes(max_len: int, d_model: int) -> dict:
@@ -499,8 +501,9 @@ def _(trial):
 def _call_mask(trial, shape: tuple[int, int], device: str, *args) -> torch.Tensor:
     got = trial.call(*args)
     if isinstance(got, torch.Tensor) and got.dtype != torch.bool:
-        raise CheckFailed(f"the mask has dtype {got.dtype}, expected torch.bool", "convert the comparison result "
-                          "with no arithmetic: a bool mask is what comparisons and | or & return")
+        raise CheckFailed(f"the mask has dtype {got.dtype}, expected torch.bool",
+                          "return the comparison itself (comparisons, | and & give bool tensors), "
+                          "without .int() or .float()")
     return expect_tensor(got, shape, torch.bool, device=device, what="the mask")
 
 
@@ -551,7 +554,7 @@ def _graph_mistakes(adjacency: torch.Tensor) -> dict:
         "the self loops are missing: every node also attends to itself (i = j)": edges,
         "the adjacency is transposed: row i lists the nodes i attends to, adjacency[i, j] ≠ 0": edges.T | loops,
         "negative edge weights are edges too: test adjacency ≠ 0, not > 0":
-            (adjacency > 0) | loops if not adjacency.dtype == torch.bool else None,
+            (adjacency > 0) | loops if adjacency.dtype != torch.bool else None,
         "the mask is inverted: True = may attend": ~(edges | loops),
     }
 
