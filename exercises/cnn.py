@@ -23,11 +23,13 @@ import torch.nn.functional as F
 
 
 def _window_slice(x, i, j, stride, h_out, w_out):
-    """The input pixels that kernel offset ``(i, j)`` meets at every output position.
+    """A helper for ``conv2d`` and ``max_pool2d`` (optional: use it or write your own loops).
 
-    x: [N, C, H, W] → [N, C, h_out, w_out], element ``[.., r, c]`` = ``x[.., r·stride + i, c·stride + j]``.
+    The input pixels that kernel offset ``(i, j)`` meets at every output position:
+    x: [N, C, H, W] → [N, C, h_out, w_out], element ``[.., r, q]`` = ``x[.., r·stride + i, q·stride + j]``.
     """
-    return x[:, :, i : i + stride * (h_out - 1) + 1 : stride, j : j + stride * (w_out - 1) + 1 : stride]
+    # YOUR CODE HERE
+    raise NotImplementedError
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0):
@@ -37,7 +39,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     → [N, O, H_out, W_out] with ``H_out = (H + 2·padding − kh) // stride + 1`` (same for W).
 
     The input is first padded with ``padding`` zeros on all four sides, then
-    ``out[n, o, r, c] = bias[o] + Σ_{ch, i, j} weight[o, ch, i, j] · x_pad[n, ch, r·stride + i, c·stride + j]``.
+    ``out[n, o, r, q] = bias[o] + Σ_{c, i, j} weight[o, c, i, j] · x_pad[n, c, r·stride + i, q·stride + j]``.
     """
     # YOUR CODE HERE
     raise NotImplementedError
@@ -53,11 +55,6 @@ def max_pool2d(x, kernel_size, stride=None):
     """
     # YOUR CODE HERE
     raise NotImplementedError
-
-
-def _pixel_centres(n, like):
-    """Normalised centres ``(2k + 1)/n − 1`` of ``n`` pixels, dtype and device of ``like``: [n]."""
-    return (2 * torch.arange(n, dtype=like.dtype, device=like.device) + 1) / n - 1
 
 
 def affine_grid(theta, size):

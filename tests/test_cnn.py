@@ -32,7 +32,8 @@ def test_reference_gets_full_marks(worker, tmp_path, function):
 CONV_SIZE = "(H + 2 * padding - kh) // stride + 1"
 POOL_SIZE = "(H - kernel_size) // stride + 1"
 POOL_MAX = "out = patch if out is None else torch.maximum(out, patch)"
-CENTRES = "xs = _pixel_centres(W, theta)  # [W]\n    ys = _pixel_centres(H, theta)  # [H]"
+CENTRES = "xs = (2 * torch.arange(W, dtype=theta.dtype, device=theta.device) + 1) / W - 1  # [W] pixel centres\n" \
+          "    ys = (2 * torch.arange(H, dtype=theta.dtype, device=theta.device) + 1) / H - 1  # [H]"
 STACK = "torch.stack([xs.expand(H, W), ys[:, None].expand(H, W), ones]"
 U = "u = ((grid[..., 0] + 1) * W - 1) / 2"
 V = "v = ((grid[..., 1] + 1) * H - 1) / 2"
