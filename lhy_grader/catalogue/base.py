@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, find, settings
-from hypothesis.errors import NoSuchExample
+from hypothesis.errors import Flaky, NoSuchExample
 from hypothesis.strategies import SearchStrategy
 
 from lhy_grader.compare import CheckFailed, show_inputs
@@ -142,9 +142,10 @@ def run_property(trial: Trial, strategy: SearchStrategy, body: Callable[[Trial, 
     timeout): it is reported with the input that caused it.
     """
     stopped: tuple[WorkerProblem, dict] | None = None
+    last_failing: dict | None = None
 
     def fails(example: dict) -> bool:
-        nonlocal stopped
+        nonlocal stopped, last_failing
         if stopped is not None:
             return True
         try:
@@ -154,6 +155,7 @@ def run_property(trial: Trial, strategy: SearchStrategy, body: Callable[[Trial, 
             stopped = (e, example)
             return True
         except (CheckFailed, WorkerProblem):
+            last_failing = example
             return True
 
     config = settings(max_examples=max(3, round(max_examples * trial.effort)), database=None, deadline=None,
@@ -163,6 +165,10 @@ def run_property(trial: Trial, strategy: SearchStrategy, body: Callable[[Trial, 
         smallest = find(strategy, fails, settings=config, random=random.Random(trial.seed))
     except NoSuchExample:
         return
+    except Flaky:  # the verdict on one input changed between runs: hypothesis refuses to shrink
+        raise CheckFailed("gave a different result for the same input when run again (global randomness, "
+                          "or state kept between calls?)\n"
+                          f"Input that failed once:\n{show_inputs(last_failing or {})}") from None
     if stopped is not None:
         error, smallest = stopped
         error.add_note(f"Input:\n{show_inputs(smallest)}")
