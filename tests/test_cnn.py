@@ -87,6 +87,11 @@ BUGS = [
     ("bilinear_sample", {"u0, v0 = torch.floor(u), torch.floor(v)":
                          "u, v = torch.round(u), torch.round(v)\n    u0, v0 = u, v"},
      "matches F.grid_sample", "nearest-neighbour"),
+    ("bilinear_sample", {"((u0, u0 + 1 - u), (u0 + 1, u - u0))": "((u0, u - u0), (u0 + 1, u0 + 1 - u))",
+                         "((v0, v0 + 1 - v), (v0 + 1, v - v0))": "((v0, v - v0), (v0 + 1, v0 + 1 - v))"},
+     "matches F.grid_sample", "weights are swapped"),
+    ("bilinear_sample", {"((v0, v0 + 1 - v), (v0 + 1, v - v0))": "((v0, v - v0), (v0 + 1, v0 + 1 - v))"},
+     "matches F.grid_sample", "weights are swapped"),
     ("bilinear_sample", {MASKED_WEIGHT: MASKED_WEIGHT + ".detach()"}, "gradients", "keep grid in the computation graph"),
 ]
 

@@ -74,6 +74,7 @@ def expect_gradients(trial, ex: dict, wrt: tuple[str, ...], oracle: Callable[...
 
 
 def _expect_values_first(trial, got: Any, expected: torch.Tensor) -> None:
+    """In a gradient check, wrong values are reported as such (the value check names the mistake)."""
     try:
         expect_output(trial, got, expected)
     except CheckFailed as failure:
@@ -237,11 +238,14 @@ def _(trial, ex):
     expect_gradients(trial, ex, ("theta",), _grid_oracle)
 
 
+def _identity_theta(dtype: torch.dtype) -> torch.Tensor:
+    return torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], dtype=dtype)  # [1, 2, 3]
+
+
 @affine_grid.check("the identity theta gives the pixel centres (2j + 1)/W − 1")
 def _(trial):
     for dtype in inputs.DTYPES:
-        identity = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], dtype=dtype)
-        size = (1, 1, 2, 3)
+        identity, size = _identity_theta(dtype), (1, 1, 2, 3)
         expect_output(trial, trial.call(identity, size), _grid_oracle(identity, size),
                       mistakes=_grid_mistakes(identity, size))
 
@@ -257,6 +261,17 @@ def _sample_oracle(x, grid, mode="bilinear", padding_mode="zeros", align_corners
     return F.grid_sample(x, grid, mode=mode, padding_mode=padding_mode, align_corners=align_corners)
 
 
+def _weights_swapped(x, grid) -> list[torch.Tensor]:
+    """Sampling with the weights of the two neighbours swapped, along both axes, x only or y only:
+    the same as sampling at the position mirrored inside its pixel cell, u' = 2·⌊u⌋ + 1 − u."""
+    pixels = torch.tensor([x.shape[3], x.shape[2]], dtype=grid.dtype)  # (W, H)
+    u = ((grid + 1) * pixels - 1) / 2
+    mirrored = (2 * (2 * torch.floor(u) + 1 - u) + 1) / pixels - 1
+    return [_sample_oracle(x, torch.stack([mirrored[..., 0], grid[..., 1]], dim=-1)),
+            _sample_oracle(x, torch.stack([grid[..., 0], mirrored[..., 1]], dim=-1)),
+            _sample_oracle(x, mirrored)]
+
+
 def _sample_mistakes(x, grid) -> Mistakes:
     return {
         "the grid is read with align_corners=True (±1 at the corner pixel centres): with "
@@ -268,6 +283,9 @@ def _sample_mistakes(x, grid) -> Mistakes:
             lambda: _sample_oracle(x, grid.flip(-1)),
         "this is nearest-neighbour sampling: mix the four surrounding pixels with bilinear weights":
             lambda: _sample_oracle(x, grid, mode="nearest"),
+        "the interpolation weights are swapped: with a = u − ⌊u⌋, pixel ⌊u⌋ gets weight 1 − a and pixel "
+        "⌊u⌋ + 1 gets a (the nearer pixel weighs more)":
+            lambda: _weights_swapped(x, grid),
     }
 
 
@@ -287,8 +305,7 @@ def _(trial):
     rng = np.random.default_rng(trial.seed)
     for dtype in inputs.DTYPES:
         x = inputs.gaussian_tensor(rng, (1, 2, 3, 4), dtype)
-        identity = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], dtype=dtype)
-        grid = F.affine_grid(identity, [1, 2, 3, 4], align_corners=False)
+        grid = _grid_oracle(_identity_theta(dtype), x.shape)
         expect_output(trial, trial.call(x, grid), x.clone(), mistakes=_sample_mistakes(x, grid))
 
 
