@@ -35,9 +35,9 @@ def eigenvalue(sign: int) -> st.SearchStrategy[float]:
 
 
 @st.composite
-def eigenvalue_patterns(draw, kind: str | None = None) -> tuple[str, np.ndarray]:
-    """(kind, eigenvalues) for a kind of critical point, each eigenvalue 0 or ≥ 1e-6 away."""
-    kind = kind or draw(st.sampled_from(["local minima", "local maxima", "saddle point", "unknown"]))
+def eigenvalue_patterns(draw) -> tuple[str, np.ndarray]:
+    """(kind, eigenvalues) for a random kind of critical point, each eigenvalue 0 or ≥ 1e-6 away."""
+    kind = draw(st.sampled_from(["local minima", "local maxima", "saddle point", "unknown"]))
     p = draw(sizes(1, 5) if kind != "saddle point" else sizes(2, 5))
     if kind == "local minima":
         signs = [1] * p
@@ -53,11 +53,11 @@ def eigenvalue_patterns(draw, kind: str | None = None) -> tuple[str, np.ndarray]
 
 
 @st.composite
-def hessians(draw, kind: str | None = None) -> dict:
-    """A symmetric Hessian with chosen eigenvalues; ``eigenvalues`` is shown, not passed."""
-    kind, values = draw(eigenvalue_patterns(kind))
-    return {"hessian": hessian_with_eigenvalues(np.asarray(values, dtype=np.float64), draw(seeds())),
-            "eigenvalues": np.sort(values), "kind": kind}
+def hessians(draw) -> dict:
+    """A symmetric Hessian with chosen eigenvalues and the kind of point they make
+    (``eigenvalues`` and ``kind`` are shown with a failing input, not passed)."""
+    kind, values = draw(eigenvalue_patterns())
+    return {"hessian": hessian_with_eigenvalues(values, draw(seeds())), "eigenvalues": np.sort(values), "kind": kind}
 
 
 @st.composite
@@ -111,9 +111,9 @@ def parameters(p: int, scale: float = 3.0) -> st.SearchStrategy[np.ndarray]:
     return arrays(p, -scale, scale)
 
 
-def squares(p: int, scale: float = 5.0) -> st.SearchStrategy[np.ndarray]:
+def squares(p: int, lo: float = 0.0, hi: float = 5.0) -> st.SearchStrategy[np.ndarray]:
     """Non-negative optimizer state (running sums or averages of g²)."""
-    return arrays(p, 0.0, scale)
+    return arrays(p, lo, hi)
 
 
 @st.composite
@@ -141,7 +141,7 @@ def rmsprop_inputs(draw) -> dict:
 def adam_inputs(draw) -> dict:
     p = draw(sizes(1, 5))
     return {"theta": draw(parameters(p)), "grad": draw(parameters(p)), "m": draw(parameters(p, 1.0)),
-            "v": draw(squares(p)), "t": draw(st.integers(1, 60)), "lr": draw(floats(1e-3, 0.5)),
+            "v": draw(squares(p, lo=0.1)), "t": draw(st.integers(1, 60)), "lr": draw(floats(1e-3, 0.5)),
             "betas": (draw(floats(0.5, 0.95)), draw(floats(0.9, 0.9999)))}
 
 
@@ -160,6 +160,7 @@ def draw_hyperparameters(rng: np.random.Generator, ranges: dict) -> dict:
 
 
 def draw_least_squares_problem(rng: np.random.Generator) -> dict:
+    """A random ``least_squares_problem`` with 1 to 4 parameters and up to 8 samples."""
     p = int(rng.integers(1, 5))
     return least_squares_problem(int(rng.integers(2**31)), int(rng.integers(p + 1, 9)), p)
 
