@@ -134,3 +134,8 @@ def stubs(verify: bool, solutions: Path, exercises: Path) -> None:
         click.echo("stubs are up to date")
     else:
         click.echo(f"regenerated {', '.join(changed)}" if changed else "stubs are up to date")
+
+
+from lhy_grader.batch.command import grade  # noqa: E402  (instructors: batch grading)
+
+main.add_command(grade)

@@ -81,7 +81,8 @@ class Isolation:
 
     def summary(self) -> str:
         """One line for the log: what a worker can and cannot do here."""
-        parts = [f"workers run as uid {self.uid} (process limit binds)" if self.uid is not None
+        parts = [f"workers run as a user of their own (uid {UID_BASE}+fork server pid; process limit binds)"
+                 if self.uid is not None
                  else "workers run as the grader's own user (no process limit for root; files readable as the grader's)",
                  "no network" if self.no_network else "NETWORK AVAILABLE to workers",
                  f"hidden from workers: {', '.join(self.hidden)}" if self.hidden

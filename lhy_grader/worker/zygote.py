@@ -64,7 +64,7 @@ class Zygote:
                 data, fds = b"", []
             if not data:
                 self.sweep()
-                return
+                os._exit(0)  # nothing to finalize: skip tearing down torch
             request = json.loads(data)
             op = request.get("op")
             if op == "spawn":
