@@ -163,6 +163,65 @@ def test_python_loops_over_output_pixels_are_fast_enough(worker, tmp_path):
     assert_full_marks(grade_variant(worker, tmp_path, "cnn.conv2d", source=_with_body("conv2d", LOOP_CONV)))
 
 
+OTHER_WAYS = '''\
+import torch
+import torch.nn.functional as F
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    N, C, H, W = x.shape
+    O, _, kh, kw = weight.shape
+    h_out = (H + 2 * padding - kh) // stride + 1
+    w_out = (W + 2 * padding - kw) // stride + 1
+    cols = F.unfold(x, (kh, kw), padding=padding, stride=stride)  # [N, C·kh·kw, L]
+    out = weight.reshape(O, -1) @ cols                              # [N, O, L]
+    if bias is not None:
+        out = out + bias[:, None]
+    return out.reshape(N, O, h_out, w_out)
+
+
+def max_pool2d(x, kernel_size, stride=None):
+    stride = stride or kernel_size
+    windows = x.unfold(2, kernel_size, stride).unfold(3, kernel_size, stride)
+    return windows.flatten(-2).amax(-1)
+
+
+def affine_grid(theta, size):
+    N, C, H, W = size
+    ys, xs = torch.meshgrid(torch.linspace(-1 + 1 / H, 1 - 1 / H, H, dtype=theta.dtype),
+                            torch.linspace(-1 + 1 / W, 1 - 1 / W, W, dtype=theta.dtype), indexing="ij")
+    base = torch.stack([xs, ys, torch.ones_like(xs)], -1).to(theta.device)
+    return torch.einsum("hwk,nik->nhwi", base, theta)
+
+
+def bilinear_sample(x, grid):
+    N, C, H, W = x.shape
+    _, Ho, Wo, _ = grid.shape
+    rows = []
+    for n in range(N):
+        for i in range(Ho):
+            for j in range(Wo):
+                u = (grid[n, i, j, 0] + 1) * W / 2 - 0.5
+                v = (grid[n, i, j, 1] + 1) * H / 2 - 0.5
+                c0, r0 = int(torch.floor(u)), int(torch.floor(v))
+                total = x.new_zeros(C)
+                for r in (r0, r0 + 1):
+                    for c in (c0, c0 + 1):
+                        if 0 <= r < H and 0 <= c < W:
+                            total = total + x[n, :, r, c] * (1 - (u - c).abs()) * (1 - (v - r).abs())
+                rows.append(total)
+    return torch.stack(rows).reshape(N, Ho, Wo, C).permute(0, 3, 1, 2)
+'''
+
+
+def test_other_correct_implementations_get_full_marks(worker, tmp_path):
+    """im2col with F.unfold, Tensor.unfold windows, a meshgrid, and a per-pixel Python loop."""
+    folder = make_variant(tmp_path, "cnn", source=OTHER_WAYS)
+    result = grade_submission(folder, cnn_checks.EXERCISES, seed=SEED, worker=worker)
+    for exercise in result.exercises:
+        assert_full_marks(exercise)
+
+
 def test_hanging_code_times_out_and_says_so(worker, tmp_path):
     folder = make_variant(tmp_path, "cnn", {
         "    stride = kernel_size if stride is None else stride\n": "    while True:\n        pass\n"})

@@ -37,10 +37,13 @@ def distinct_tensor(rng: np.random.Generator, shape: tuple[int, ...], dtype: tor
     return as_tensor(((rng.permutation(count) - count // 2) * 0.25).reshape(shape), dtype)
 
 
-def off_centre_positions(rng: np.random.Generator, shape: tuple[int, ...], pixels: int) -> np.ndarray:
-    """Normalised coordinates ``(2u + 1)/pixels − 1`` of pixel positions ``u`` whose fractional
-    part lies in [0.05, 0.95], from fully outside the image (u < −1, u > pixels) to inside."""
-    u = rng.integers(-2, pixels + 1, size=shape) + rng.uniform(0.05, 0.95, size=shape)
+def off_centre_positions(rng: np.random.Generator, shape: tuple[int, ...], pixels: int,
+                         first: int = -2, last: int | None = None) -> np.ndarray:
+    """Normalised coordinates ``(2u + 1)/pixels − 1`` of pixel positions ``u`` whose integer part
+    lies in [first, last] (default: from fully outside the image, u < −1, to fully outside
+    beyond the far side, u > pixels) and whose fractional part lies in [0.05, 0.95]."""
+    last = pixels if last is None else last
+    u = rng.integers(first, last + 1, size=shape) + rng.uniform(0.05, 0.95, size=shape)
     return (2 * u + 1) / pixels - 1
 
 
@@ -94,4 +97,8 @@ def sampling_inputs(draw, max_size: int = 5, max_out: int = 4) -> dict:
     rng = np.random.default_rng(draw(seeds()))
     grid = np.stack([off_centre_positions(rng, (n, ho, wo), w),
                      off_centre_positions(rng, (n, ho, wo), h)], axis=-1)
+    # The first position of every image lies inside: an output that depends on no input at all
+    # (every position outside) cannot be backpropagated through.
+    grid[:, 0, 0] = np.stack([off_centre_positions(rng, (n,), w, 0, w - 2),
+                              off_centre_positions(rng, (n,), h, 0, h - 2)], axis=-1)
     return {"x": gaussian_tensor(rng, (n, c, h, w), dtype), "grid": as_tensor(grid, dtype)}
