@@ -58,6 +58,21 @@ def test_backward_with_a_missing_forward_says_so(worker, tmp_path):
     assert_caught(result, "matches the chain rule", message="implement mlp_forward first")
 
 
+ALTERNATIVES = [
+    # other correct ways to write it
+    ("mlp_forward", {FORWARD: "    return scores, {\"x\": x, \"z\": z}\n"}),
+    ("mlp_backward", {MASK: "dz = np.where(h > 0, dh, 0.0)"}),
+    ("softmax_cross_entropy", {
+        "log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))":
+        "log_probs = scores - np.logaddexp.reduce(scores, axis=1, keepdims=True)"}),
+]
+
+
+@pytest.mark.parametrize("function,replacements", ALTERNATIVES, ids=[a[0] for a in ALTERNATIVES])
+def test_other_correct_version_gets_full_marks(worker, tmp_path, function, replacements):
+    assert_full_marks(grade_variant(worker, tmp_path, f"backprop.{function}", replacements))
+
+
 BUGS = [
     # (exercise, replacements, failing check, hint)
     ("mlp_forward", {"h = np.maximum(0.0, z)": "h = z"}, "matches relu", "ReLU is missing"),
