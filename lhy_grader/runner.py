@@ -65,7 +65,7 @@ class SubmissionResult:
 
 
 def forbidden_check(ex: Exercise) -> Check:
-    return Check(f"does not call {', '.join(ex.forbidden)}", lambda trial: None, 1.0, core=True)
+    return Check(f"does not call {', '.join(ex.forbidden)}", lambda trial: None, 1.0, core=True, gate=True)
 
 
 def mutation_check() -> Check:
@@ -87,6 +87,9 @@ def grade_submission(path: Path, exercises: list[Exercise], *, seed: int = PUBLI
     ``effort`` scales how many examples each property tries (1 for students, more for instructors).
     """
     modules = tuple(dict.fromkeys(ex.module for ex in exercises))
+    if _needs_torch(modules):
+        import torch
+        torch.set_num_threads(1)  # the grader's oracles run on tiny tensors: threads only add overhead
     own_worker = worker is None
     worker = worker or Worker(preload=("numpy", "torch") if _needs_torch(modules) else ("numpy",))
     try:
@@ -184,15 +187,18 @@ def _mutation_result(ex: Exercise, mutations: list[tuple[str, dict]]) -> CheckRe
 
 
 def _score(ex: Exercise, outcomes: list[tuple[Check, CheckResult, str]]) -> ExerciseResult:
-    """Points are spread over the checks by weight; non-core checks earn only while all core checks pass."""
+    """Points are spread over the checks by weight; non-core checks earn only while all core
+    checks pass; a failed gate check (a forbidden call: the exercise was skipped) earns nothing."""
     core_ok = all(r.passed for c, r, _ in outcomes if c.core)
+    shortcut = any(c.gate and not r.passed for c, r, _ in outcomes)
     total = sum(c.weight for c, _, _ in outcomes)
     earned = 0.0
     for check, result, _ in outcomes:
-        if result.passed and (check.core or core_ok):
+        if result.passed and not shortcut and (check.core or core_ok):
             earned += check.weight
         elif result.passed:
-            result.message = "passed, but earns credit only once the main check passes"
+            result.message = ("passed, but earns no credit while a gate check fails" if shortcut
+                              else "passed, but earns credit only once the main check passes")
     score = round(ex.points * earned / total, 4) if total else 0.0
     kinds = {kind for _, r, kind in outcomes if not r.passed}
     if all(r.passed for _, r, _ in outcomes):

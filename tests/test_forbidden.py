@@ -46,3 +46,18 @@ def test_mentions_and_unrelated_functions_are_not_flagged(tmp_path, source):
 
 def test_unparsable_source_flags_nothing(tmp_path):
     assert uses(tmp_path, "def conv2d(:\n") == []
+
+
+def test_a_forbidden_shortcut_earns_nothing(worker, tmp_path):
+    """Calling F.conv2d passes every numeric check, yet the exercise was not done: score 0."""
+    from tests.variants import grade_variant
+    source = (tmp_path / "cnn_src.py")
+    source.write_text("import torch.nn.functional as F\n\n"
+                      "def conv2d(x, weight, bias=None, stride=1, padding=0):\n"
+                      "    return F.conv2d(x, weight, bias, stride=stride, padding=padding)\n")
+    result = grade_variant(worker, tmp_path / "sub", "cnn.conv2d", source=source.read_text())
+    assert result.score == 0.0 and result.status == "failed"
+    gate = result.checks[0]
+    assert gate.name.startswith("does not call") and not gate.passed
+    assert "calls torch.nn.functional.conv2d" in gate.message
+    assert any(c.passed and "earns no credit" in c.message for c in result.checks[1:])

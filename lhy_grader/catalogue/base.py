@@ -45,6 +45,7 @@ class Check:
     run: Callable[["Trial"], None]
     weight: float = 1.0
     core: bool = False  # other checks earn credit only while every core check passes
+    gate: bool = False  # when it fails, the whole exercise earns nothing (e.g. a forbidden call)
 
 
 @dataclass
