@@ -126,3 +126,12 @@ def test_real_process_default_path_is_exercises(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["score"] > 0
+
+
+def test_global_random_state_is_seeded_per_call(tmp_path):
+    """Code drawing from np.random's global state (against the rules) still grades reproducibly."""
+    noisy = make_variant(tmp_path / "sub", "regression",
+                         {"return b + x @ w  # [N]": "return b + x @ w + (np.random.rand() < 0.3)"})
+    _, first = check_json("regression.linear_model", "--path", str(noisy), "--seed", "3")
+    _, again = check_json("regression.linear_model", "--path", str(noisy), "--seed", "3")
+    assert first == again and first["score"] < first["max_score"]

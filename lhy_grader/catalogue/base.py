@@ -97,6 +97,7 @@ class Trial:
         self.forbidden_called: list[str] = []
         self._inputs: dict[str, Any] = {}
         self.warnings: list[str] = []  # warnings raised during the most recent call
+        self.calls = 0  # calls made so far; each call seeds the worker's global generators anew
 
     def call(self, *args: Any, function: str | None = None, **kwargs: Any) -> Any:
         """Call the student's function (or ``function`` of the same module) in the worker."""
@@ -118,9 +119,11 @@ class Trial:
         names = self.exercise.arg_names if qualified == self.exercise.name else ()
         self._inputs = {**{(names[i] if i < len(names) else f"arg{i + 1}"): a for i, a in enumerate(args)},
                         **kwargs}
+        self.calls += 1
         result = self.worker.call(qualified, args, kwargs, timeout=self.exercise.timeout,
                                   forbidden=self.exercise.forbidden if qualified == self.exercise.name else (),
-                                  arg_names=names, device=self.device, **extra)
+                                  arg_names=names, device=self.device,
+                                  seed=(self.seed + self.calls) % 2**32, **extra)
         self.warnings = result.warnings
         if result.mutated:
             self.mutations.append((", ".join(result.mutated), dict(self._inputs)))

@@ -145,6 +145,7 @@ class Child:
         except Exception as e:
             self.send({"ok": False, "kind": "protocol", "message": _one_line(e)})
             return
+        _seed_global_generators(header.get("seed", 0))
         before = _snapshot((args, kwargs))
         guard = ForbiddenGuard(header.get("forbidden", []))
         try:
@@ -244,6 +245,18 @@ def _resolve(dotted: str) -> Any:
         if obj is None:
             return None
     return obj
+
+
+def _seed_global_generators(seed: Any) -> None:
+    """Seed `random`, NumPy's and torch's global state before each call, so that code which
+    (against the rules) draws from global state still grades the same on every run."""
+    import random
+    seed = seed if type(seed) is int and 0 <= seed < 2**32 else 0
+    random.seed(seed)
+    np.random.seed(seed)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
 
 
 def _make_rng(kind: str, seed: int) -> Any:

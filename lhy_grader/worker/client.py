@@ -240,13 +240,13 @@ class Worker:
 
     def call(self, fn: str, args: tuple = (), kwargs: dict | None = None, *, timeout: float,
              grad_outputs: list[Any] | None = None, forbidden: tuple[str, ...] = (),
-             arg_names: tuple[str, ...] = (), device: str = "cpu") -> CallResult:
+             arg_names: tuple[str, ...] = (), device: str = "cpu", seed: int = 0) -> CallResult:
         """Call ``module.function`` in the worker. Python callables among the arguments are
         answered here, in the grader, each time the student calls them."""
         blobs: list[bytes] = []
         callbacks, arguments = _encode_arguments(args, kwargs, blobs)
         header = {
-            "op": "call", "fn": fn, "device": device, "forbidden": list(forbidden),
+            "op": "call", "fn": fn, "device": device, "forbidden": list(forbidden), "seed": seed,
             "arg_names": list(arg_names), **arguments,
             "grad_outputs": None if grad_outputs is None else codec.encode(list(grad_outputs), blobs),
         }
