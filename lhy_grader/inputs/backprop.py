@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from lhy_grader.inputs.classification import logits_and_labels
-from lhy_grader.inputs.strategies import HUGE, arrays, sizes
+from lhy_grader.inputs.strategies import HUGE, TYPICAL, arrays, sizes
 
 
 @st.composite
@@ -48,7 +48,7 @@ def _small_integers(draw, shape: tuple[int, ...]) -> np.ndarray:
     return draw(hnp.arrays(np.int64, shape, elements=st.integers(-2, 2))).astype(np.float64)
 
 
-def scores_and_labels(magnitude: float = 10.0) -> st.SearchStrategy[dict]:
+def scores_and_labels(magnitude: float = TYPICAL) -> st.SearchStrategy[dict]:
     """scores [N, C] in ±magnitude and labels [N]."""
     return logits_and_labels(magnitude, name="scores")
 
