@@ -52,6 +52,27 @@ def test_reference_gets_full_marks(worker, tmp_path, function):
     assert_full_marks(grade_variant(worker, tmp_path, f"transformer.{function}"))
 
 
+ALTERNATIVES = [
+    # other correct ways to write a function: full marks, in both dtypes
+    ("causal_mask", {"return torch.ones(seq_len, seq_len, dtype=torch.bool).tril()":
+                     "position = torch.arange(seq_len)\n    return position[None, :] <= position[:, None]"}),
+    ("layer_norm", {LAYER_NORM_BODY: """\
+    var, mean = torch.var_mean(x, dim=-1, keepdim=True, unbiased=False)
+    return gamma * (x - mean) / (var + eps).sqrt() + beta
+"""}),
+    ("feed_forward", {"hidden = torch.relu(x @ w1 + b1)":
+                      "hidden = torch.nn.functional.linear(x, w1.T, b1).clamp(min=0)"}),
+    ("decoder_block", {CAUSAL: "mask = ~torch.triu(torch.ones(y.shape[1], y.shape[1], dtype=torch.bool, device=y.device), 1)"}),
+    ("shift_right", {SHIFT_BODY: "    return torch.nn.functional.pad(targets[:, :-1], (1, 0), value=bos_id)\n"}),
+    ("shift_right", {SHIFT_BODY: "    shifted = targets.roll(1, dims=1)\n    shifted[:, 0] = bos_id\n    return shifted\n"}),
+]
+
+
+@pytest.mark.parametrize("function,replacements", ALTERNATIVES, ids=[f"{a[0]}-{i}" for i, a in enumerate(ALTERNATIVES)])
+def test_other_correct_implementations_get_full_marks(worker, tmp_path, function, replacements):
+    assert_full_marks(grade_variant(worker, tmp_path, f"transformer.{function}", replacements))
+
+
 BUGS = [
     # (exercise, replacements, failing check, hint)
     ("causal_mask", {".tril()  # [T, T]": ".tril(-1)  # [T, T]"}, "j ≤ i", "off by one"),
@@ -66,6 +87,8 @@ BUGS = [
     ("layer_norm", {"* gamma + beta": "* beta + gamma"}, "matches F.layer_norm", "swapped"),
     ("layer_norm", {"dim=-1": "dim=0"}, "matches F.layer_norm", "wrong dimension"),
     ("layer_norm", {"torch.sqrt(var + eps)": "torch.sqrt(var)"}, "a constant vector", "0/0"),
+    ("layer_norm", {"var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)": "var = (x * x).mean(-1, keepdim=True) - mean ** 2"},
+     "stays accurate in float32", "cancels"),
     ("layer_norm", {"mean = x.mean(dim=-1, keepdim=True) ": "mean = x.mean(dim=-1, keepdim=True).detach()"},
      "gradients", "the mean is detached"),
 
