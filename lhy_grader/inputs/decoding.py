@@ -77,19 +77,19 @@ class StepModel:
 
     def _validated(self, prefixes) -> list[tuple[int, ...]]:
         if isinstance(prefixes, (torch.Tensor, np.ndarray)) and prefixes.ndim == 2:
-            prefixes = list(prefixes)
+            prefixes = prefixes.tolist()  # a [n, t] batch of equally long prefixes
         if not isinstance(prefixes, (list, tuple)):
-            raise ValueError(f"step_fn takes a list of prefixes (token lists), got {type(prefixes).__name__}")
+            raise ValueError(f"step_fn takes a list of prefixes (token lists), got {_kind(prefixes)}")
         if len(prefixes) > MAX_BATCH:
             raise ValueError(f"step_fn was given {len(prefixes)} prefixes at once (at most {MAX_BATCH})")
-        if prefixes and all(_is_token(p) for p in prefixes):
+        if prefixes and all(isinstance(p, (int, np.integer)) for p in prefixes):
             raise ValueError("step_fn takes a LIST of prefixes, e.g. step_fn([[bos_id, 5]]); it was given "
                              "one flat list of ints: wrap the prefix in a list")
         return [self._prefix(p) for p in prefixes]
 
     def _prefix(self, row) -> tuple[int, ...]:
         if isinstance(row, (torch.Tensor, np.ndarray)) and row.ndim == 1:
-            row = list(row)
+            row = row.tolist()
         if not isinstance(row, (list, tuple)) or not all(_is_token(t) for t in row):
             raise ValueError("each prefix given to step_fn must be a list of int token ids")
         tokens = tuple(int(t) for t in row)
@@ -102,8 +102,15 @@ class StepModel:
         return tokens
 
 
+def _kind(value) -> str:
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return f"a {type(value).__name__} of shape {tuple(value.shape)}"
+    return f"a {type(value).__name__}"
+
+
 def _is_token(value) -> bool:
-    """An integer scalar: int, NumPy integer, or a one-element integer tensor."""
+    """An integer scalar: int, NumPy integer, or a one-element integer tensor (a 0-d tensor
+    may arrive with shape (1,) from the worker)."""
     if isinstance(value, bool):
         return False
     if isinstance(value, (int, np.integer)):
@@ -121,7 +128,7 @@ class MarkovModel(StepModel):
         self.table = np.asarray(table, dtype=np.float64)
         self.description = (f"a Markov step_fn over V={self.vocab_size} tokens (the next token depends only "
                             f"on the last one); row i = log-probs after token i: "
-                            + np.array2string(self.table, precision=3, separator=", ", max_line_width=200))
+                            + np.array2string(self.table, precision=3, separator=", ").replace("\n", ""))
 
     @classmethod
     def random(cls, vocab_size: int, bos_id: int, eos_id: int, seed: int, eos_bias: float = 0.0) -> "MarkovModel":
@@ -188,11 +195,11 @@ length_penalties = st.sampled_from([0.0, 1.0, 0.5, 2.0])
 
 
 @st.composite
-def beam_problems(draw, max_vocab: int = 5, max_len: int = 5, max_width: int = 4,
+def beam_problems(draw, max_vocab: int = 5, max_len: int = 5, max_width: int = 4, min_len: int = 1,
                   eos_biases: tuple[float, ...] = (0.0, 1.0, -1.0, 2.0)) -> dict:
     """Arguments of ``beam_search``."""
     return {**draw(step_models(max_vocab, eos_biases)), "beam_width": draw(st.integers(1, max_width)),
-            "max_len": draw(st.integers(1, max_len)), "length_penalty": draw(length_penalties)}
+            "max_len": draw(st.integers(min_len, max_len)), "length_penalty": draw(length_penalties)}
 
 
 @st.composite
