@@ -5,7 +5,6 @@ are named."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 from lhy_grader.catalogue.attention import INTERLEAVED_HINT, LARGE_NEGATIVE_HINT, NAN_HINT
 from tests.variants import assert_caught, assert_full_marks, grade_variant
@@ -13,15 +12,6 @@ from tests.variants import assert_caught, assert_full_marks, grade_variant
 EXERCISES = ["attention_scores", "scaled_dot_product_attention", "split_heads", "merge_heads",
              "multi_head_attention", "sinusoidal_positional_encoding", "truncated_attention_mask",
              "graph_attention_mask"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The trusted side runs many tiny tensor ops: waking a thread pool for each costs more than the op."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("function", EXERCISES)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-import torch
 
 from lhy_grader.catalogue import cnn as cnn_checks
 from lhy_grader.compare.reference import solutions_folder
@@ -13,15 +12,6 @@ from lhy_grader.runner import grade_submission
 from tests.variants import SEED, assert_caught, assert_full_marks, grade_variant, make_variant
 
 EXERCISES = ["conv2d", "max_pool2d", "affine_grid", "bilinear_sample"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The oracles run many tiny tensor ops: waking a thread pool for each costs far more than the op."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("function", EXERCISES)
