@@ -470,8 +470,8 @@ def _(trial):
     model = _well_separated_float32_model(trial.rng, vocab_size, bos_id, eos_id, max_len, penalty)
     got = _hypotheses(trial.call(model, bos_id, eos_id, width, max_len, penalty))
     expected = ref.beam_search(model.fresh(), bos_id, eos_id, width, max_len, penalty)
-    _expect_hypotheses(got, expected, what=f"beam_search on {model.description}, bos_id={bos_id}, eos_id={eos_id}, "
-                            f"beam_width={width}, max_len={max_len}, length_penalty={penalty},")
+    _expect_hypotheses(got, expected, what=f"beam_search on {model.description}, bos_id={bos_id}, "
+                       f"eos_id={eos_id}, beam_width={width}, max_len={max_len}, length_penalty={penalty},")
 
 
 @beam_search.check("returns Python ints and Python floats", weight=0.5)

@@ -109,15 +109,15 @@ def _kind(value) -> str:
 
 
 def _is_token(value) -> bool:
-    """An integer scalar: int, NumPy integer, or a one-element integer tensor (a 0-d tensor
-    may arrive with shape (1,) from the worker)."""
+    """An integer scalar: int, NumPy integer, or a one-element integer tensor/array (a 0-d
+    one may arrive with shape (1,) from the worker)."""
     if isinstance(value, bool):
         return False
     if isinstance(value, (int, np.integer)):
         return True
     if isinstance(value, torch.Tensor):
         return value.numel() == 1 and not value.is_floating_point() and value.dtype != torch.bool
-    return isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iu"
+    return isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iu"
 
 
 class MarkovModel(StepModel):
