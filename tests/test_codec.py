@@ -98,3 +98,10 @@ def test_frames_roundtrip_through_a_pipe():
     assert (codec.decode(header["result"], got) == np.arange(4.0)).all()
     os.close(r)
     os.close(w)
+
+
+def test_zero_dimensional_values_keep_their_shape():
+    assert roundtrip(np.array(2.5)).shape == ()
+    assert roundtrip(torch.tensor(1.5, dtype=torch.float64)).shape == ()
+    transposed = roundtrip(np.arange(6.0).reshape(2, 3).T)
+    assert (transposed == np.arange(6.0).reshape(2, 3).T).all()

@@ -159,7 +159,7 @@ def encode(value: Any, blobs: list[bytes], keep: Callable[[Any], int] | None = N
         return {"t": "dict", "v": [[encode(k, blobs, keep, callbacks), encode(v, blobs, keep, callbacks)]
                                    for k, v in value.items()]}
     if isinstance(value, np.ndarray):
-        arr = np.ascontiguousarray(np.asarray(value).view(np.ndarray))
+        arr = _c_order(np.asarray(value).view(np.ndarray))
         if arr.dtype.name not in ALLOWED_DTYPES:
             return _unencodable(value, keep, f"an array of dtype {arr.dtype}")
         blobs.append(arr.tobytes())
@@ -177,11 +177,16 @@ def encode(value: Any, blobs: list[bytes], keep: Callable[[Any], int] | None = N
         dtype = str(value.dtype).removeprefix("torch.")
         if dtype not in ALLOWED_DTYPES:
             return _unencodable(value, keep, f"a tensor of dtype {value.dtype}")
-        arr = np.ascontiguousarray(value.detach().cpu().resolve_conj().resolve_neg().numpy())
+        arr = _c_order(value.detach().cpu().resolve_conj().resolve_neg().numpy())
         blobs.append(arr.tobytes())
         return {"t": "pt", "b": len(blobs) - 1, "dtype": dtype, "shape": list(arr.shape),
                 "device": str(value.device), "rg": bool(value.requires_grad)}
     return _unencodable(value, keep, f"an object of type {t.__name__}")
+
+
+def _c_order(arr: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy when needed, keeping 0-d arrays 0-d (np.ascontiguousarray does not)."""
+    return arr if arr.flags.c_contiguous else arr.copy(order="C")
 
 
 def _is_tensor(value: Any) -> bool:
