@@ -46,7 +46,8 @@ def select(targets: tuple[str, ...] | list[str]) -> list[Exercise]:
         if function and target not in names:
             raise LookupError(target)
         wanted |= {target} if function else names
-    return [ex for m in modules for ex in exercises_of(m) if ex.name in wanted]
+    named = {t.partition(".")[0] for t in targets}
+    return [ex for m in modules if m in named for ex in exercises_of(m) if ex.name in wanted]
 
 
 __all__ = ["Check", "Exercise", "Trial", "MODULES", "available_modules", "all_exercises",

@@ -45,11 +45,9 @@ class Zygote:
         for name in config.get("preload", []):
             if name in ("numpy", "torch"):
                 try:
-                    module = importlib.import_module(name)
+                    importlib.import_module(name)
                 except ImportError:
                     continue
-                if name == "torch":
-                    module.set_flush_denormal(True)
         sandbox.choose_user(policy, needed, self.isolation)
         self.reply({"ok": True, "isolation": self.isolation.to_json()})
 
