@@ -184,7 +184,7 @@ def run_dask(setup: dict, tasks: Iterable[dict], scheduler: str, limits_files: t
             future = client.submit(grade_remote, setup, task["student"], files, pure=False,
                                    key=f"lhy-grade-{len(futures)}-{task['student'][:40]}")
             futures[future] = task
-        for future in as_completed(futures):
+        for future in as_completed(futures, loop=client.loop):
             task = futures[future]
             try:
                 outcome = future.result()

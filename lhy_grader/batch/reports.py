@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import re
 import statistics
 import tempfile
 from collections import Counter
@@ -18,6 +19,7 @@ from typing import Iterable
 
 from lhy_grader.batch.store import Row
 
+SHOWN_OUTPUT = 4000  # characters of a student's printed output shown on the feedback page
 STATUS_WORDS = {"passed": "passed", "failed": "failed", "error": "error", "timeout": "timed out",
                 "not_implemented": "not implemented yet", "missing": "missing"}
 
@@ -71,12 +73,19 @@ def feedback_markdown(row: Row) -> str:
             lines += ["", f"Every check: {failed[0]['message']}"]  # e.g. the file is missing
             continue
         for check in failed:
-            lines += ["", f"### ✗ {check['name']}", "", "```text", check["message"].strip() or "(no message)", "```"]
+            lines += ["", f"### ✗ {check['name']}", "", *_fenced(check["message"].strip() or "(no message)")]
             if check.get("hint"):
                 lines += ["", f"**Hint:** {check['hint']}"]
     if row.output.strip():
-        lines += ["", "## What your code printed (truncated)", "", "```text", row.output[:4000].rstrip(), "```"]
+        shown = row.output[:SHOWN_OUTPUT].rstrip() + ("\n… (output truncated)" if len(row.output) > SHOWN_OUTPUT else "")
+        lines += ["", "## What your code printed", "", *_fenced(shown)]
     return "\n".join(lines) + "\n"
+
+
+def _fenced(text: str) -> list[str]:
+    """A Markdown code block that the text (student-controlled) cannot close early."""
+    fence = "`" * max(3, max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    return [fence + "text", text, fence]
 
 
 def feedback_files(out: Path, row: Row) -> None:

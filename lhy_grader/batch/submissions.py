@@ -128,8 +128,8 @@ def _safe_member_path(member: zipfile.ZipInfo) -> PurePosixPath | None:
     path = PurePosixPath(name)
     if name.startswith("/") or (len(name) > 1 and name[1] == ":") or ".." in path.parts:
         raise UnsafeSubmission(f"the zip entry {member.filename!r} points outside the folder")
-    mode = member.external_attr >> 16
-    if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+    kind = stat.S_IFMT(member.external_attr >> 16)  # 0 when the zip tool recorded no Unix type
+    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
         raise UnsafeSubmission(f"the zip entry {member.filename!r} is a link or a special file")
     parts = [p for p in path.parts if p not in ("", ".")]
     if not parts or parts[0] == "__MACOSX" or any(p.startswith("._") for p in parts):
