@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from lhy_grader.catalogue import Exercise, Trial
 from lhy_grader.catalogue.base import Check, check_seed
@@ -17,6 +17,9 @@ from lhy_grader.compare import CheckFailed
 from lhy_grader.compare.forbidden import forbidden_uses
 from lhy_grader.worker.client import (NotImplementedYet, StudentRaised, Worker, WorkerCrashed,
                                       WorkerProblem, WorkerTimeout)
+
+if TYPE_CHECKING:
+    from lhy_grader.training import TrainingOptions
 
 PUBLIC_SEED = 2021
 STATUSES = ("passed", "failed", "error", "timeout", "not_implemented", "missing")
@@ -81,12 +84,14 @@ def checks_of(ex: Exercise) -> list[Check]:
 
 def grade_submission(path: Path, exercises: list[Exercise], *, seed: int = PUBLIC_SEED,
                      device: str = "cpu", worker: Worker | None = None, effort: float = 1.0,
-                     on_exercise: Callable[[Exercise], None] | None = None) -> SubmissionResult:
+                     on_exercise: Callable[[Exercise], None] | None = None,
+                     training: TrainingOptions | None = None) -> SubmissionResult:
     """Grade ``exercises`` of the submission folder ``path``; never raises for student faults.
 
     ``effort`` scales how many examples each property tries (1 for students, more for instructors).
+    ``training`` adds the small-model training checks after the exercises (``lhy_grader.training``).
     """
-    modules = tuple(dict.fromkeys(ex.module for ex in exercises))
+    modules = tuple(dict.fromkeys([*(ex.module for ex in exercises), *(training.modules if training else ())]))
     if _needs_torch(modules):
         import torch
         torch.set_num_threads(1)  # the grader's oracles run on tiny tensors: threads only add overhead
@@ -102,6 +107,10 @@ def grade_submission(path: Path, exercises: list[Exercise], *, seed: int = PUBLI
             if on_exercise is not None:
                 on_exercise(ex)
             results.append(grade_exercise(worker, ex, path, report[ex.module], seed, device, effort))
+        if training is not None and training.checks:
+            from lhy_grader.training.grading import grade_trainings
+            results += grade_trainings(worker, path, training, report, {r.name: r for r in results},
+                                       seed=seed, device=device, effort=effort)
         return SubmissionResult(results)
     finally:
         if own_worker:
