@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -99,12 +100,21 @@ class DirectLauncher:
 # ---------------------------------------------------------------------------
 
 class ForkedProcess:
+    """A worker forked by the fork server: its exit status comes from the fork server, but
+    whether it still runs is read locally from a pidfd (no round trip per call)."""
+
     def __init__(self, server: "ForkServer", pid: int) -> None:
         self.server = server
         self.pid = pid
         self.returncode: int | None = None
+        try:
+            self.pidfd: int | None = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            self.pidfd = None
 
     def poll(self) -> int | None:
+        if self.returncode is None and self.pidfd is not None and not select.select([self.pidfd], [], [], 0)[0]:
+            return None
         return self.wait(0.0)
 
     def wait(self, timeout: float) -> int | None:
@@ -117,6 +127,9 @@ class ForkedProcess:
         status = self.server.request({"op": "kill", "pid": self.pid}, timeout=60)["status"]
         if self.returncode is None:
             self.returncode = status
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
 
 
 class ForkServer:

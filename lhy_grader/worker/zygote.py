@@ -17,6 +17,7 @@ user when it has one. It cleans up the same way and exits when the socket closes
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -49,6 +50,7 @@ class Zygote:
                 except ImportError:
                     continue
         sandbox.choose_user(policy, needed, self.isolation)
+        gc.freeze()  # workers' garbage collections then leave the shared pages uncopied
         self.reply({"ok": True, "isolation": self.isolation.to_json()})
 
     def reply(self, message: dict) -> None:
