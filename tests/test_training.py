@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from lhy_grader.cli import main, select_targets
@@ -45,6 +46,15 @@ def test_reference_passes_with_a_wide_margin_over_seeds(worker, name):
         total = len(losses)
         assert steps[-1][:2] == (total, total) and all(0 < step <= total for step, _, _ in steps)
         assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device"))])
+def test_the_same_code_trains_on_every_device(worker, device):
+    check = BY_NAME["train.masked_lm"]
+    worker.load(SOLUTIONS, check.modules)
+    result = run_training_check(worker, check, seed=2021, device=device, options=TrainingOptions([check]))
+    assert result.status == "passed", result.checks[0].message
 
 
 def test_same_seed_same_result_other_seed_other_result(worker):
