@@ -7,6 +7,7 @@ come through ``grade_submission``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -147,7 +148,7 @@ def grade_exercise(worker: Worker, ex: Exercise, path: Path, module_report: dict
         trial = Trial(worker, ex, check_seed(seed, ex.name, check.name), device, effort)
         result, kind = _run_check(check, trial)
         if kind == "not_implemented":
-            return _all_failed(ex, "not_implemented", f"{ex.function} still raises NotImplementedError")
+            return _all_failed(ex, "not_implemented", _not_implemented_message(ex, result.message))
         outcomes.append((check, result, kind))
         mutations += trial.mutations
         forbidden_seen += [n for n in trial.forbidden_called if n not in forbidden_seen]
@@ -168,8 +169,8 @@ def _run_check(check: Check, trial: Trial) -> tuple[CheckResult, str]:
         return CheckResult(check.name, True), ""
     except CheckFailed as e:
         return CheckResult(check.name, False, e.message, e.hint), ""
-    except NotImplementedYet:
-        return CheckResult(check.name, False, "still raises NotImplementedError"), "not_implemented"
+    except NotImplementedYet as e:
+        return CheckResult(check.name, False, str(e)), "not_implemented"
     except WorkerTimeout as e:
         return CheckResult(check.name, False, _with_notes(
             f"timed out: the function {e} — a timeout, not a wrong answer, cost these points "
@@ -178,6 +179,16 @@ def _run_check(check: Check, trial: Trial) -> tuple[CheckResult, str]:
         return CheckResult(check.name, False, _with_notes(f"raised {e}", e)), "error"
     except WorkerCrashed as e:
         return CheckResult(check.name, False, _with_notes(f"the worker running your code died: {e}", e)), "error"
+
+
+def _not_implemented_message(ex: Exercise, raised: str) -> str:
+    """Say which file to write first when the NotImplementedError comes from another module
+    (e.g. `encoder_block` calling a student's unfinished `multi_head_attention`)."""
+    where = re.search(r"\((\w+)\.py:(\d+)\)$", raised)
+    if where and where.group(1) != ex.module:
+        return (f"{ex.function} calls code that still raises NotImplementedError "
+                f"({where.group(1)}.py line {where.group(2)}): implement that first")
+    return f"{ex.function} still raises NotImplementedError"
 
 
 def _with_notes(text: str, e: BaseException) -> str:

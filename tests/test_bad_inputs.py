@@ -141,3 +141,14 @@ def test_command_line_never_shows_a_traceback(tmp_path):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stdout + proc.stderr
     assert "shapes do not line up" in proc.stdout
+
+
+def test_not_implemented_in_another_module_names_that_file(worker, tmp_path):
+    """A transformer block built on an unfinished attention.py points the student there."""
+    from tests.variants import make_variant
+    folder = make_variant(tmp_path / "sub", "transformer")
+    (folder / "attention.py").write_text((ROOT / "exercises" / "attention.py").read_text())
+    (result,) = grade_submission(folder, catalogue.select(["transformer.encoder_block"]), worker=worker).exercises
+    assert result.status == "not_implemented"
+    assert "calls code that still raises NotImplementedError (attention.py line" in result.checks[0].message
+    assert "implement that first" in result.checks[0].message
