@@ -21,7 +21,8 @@ EPILOG = ("Writes DIR/grades.csv, DIR/feedback/<student>.json and .md, DIR/summa
 @click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True,
               help="Wall-clock budget of one submission, in seconds (each call also has its exercise's limit).")
 @click.option("--only", "targets", multiple=True, metavar="TARGET",
-              help="Grade only this module or module.function (repeatable; default: everything).")
+              help="Grade only this module, module.function, `train` or train.<name> (repeatable; "
+                   "default: everything, the training checks last).")
 @click.option("--regrade", is_flag=True, help="Grade every student again, even those already graded.")
 @click.option("--no-train", is_flag=True, help="Skip the small-model training checks.")
 @click.option("--call-timeout", type=click.FloatRange(min=0.1), default=None,
@@ -41,7 +42,7 @@ def grade(submissions: Path, out: Path, jobs: int, timeout: float, targets: tupl
           no_train: bool, call_timeout: float | None, cpu_seconds: int | None, memory_mib: int,
           max_processes: int, executor: str, scheduler: str | None, quiet: bool) -> None:
     """(Instructors) grade every student folder (or zip) of SUBMISSIONS into DIR."""
-    from lhy_grader import catalogue
+    from lhy_grader.batch.grading import select_work
     from lhy_grader.batch.run import BatchOptions, grade_folder
     from lhy_grader.worker.limits import Limits
 
@@ -52,7 +53,7 @@ def grade(submissions: Path, out: Path, jobs: int, timeout: float, targets: tupl
     if executor == "dask" and not scheduler:
         raise click.UsageError("--executor dask needs --scheduler ADDRESS")
     try:
-        catalogue.select(targets)
+        select_work(targets, no_train)
     except LookupError as e:
         raise click.UsageError(f"unknown target {e.args[0]!r} (see `lhy-grade list`)") from None
     if executor == "dask":
@@ -63,7 +64,7 @@ def grade(submissions: Path, out: Path, jobs: int, timeout: float, targets: tupl
 
     limits = Limits(cpu_seconds=cpu_seconds or int(timeout), memory_bytes=memory_mib << 20,
                     processes=max_processes, call_seconds=call_timeout, submission_seconds=timeout)
-    options = BatchOptions(submissions, out, jobs, limits, targets, regrade, executor, scheduler)
+    options = BatchOptions(submissions, out, jobs, limits, targets, no_train, regrade, executor, scheduler)
     if quiet:
         report = grade_folder(options)
     else:

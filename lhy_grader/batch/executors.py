@@ -108,11 +108,12 @@ def run_local(setup: dict, tasks: Iterable[dict], jobs: int, state_dir: Path,
                 message = json.loads(line)
                 if not slot.started:
                     slot.started = True
+                    feed(slot)
                     on_isolation(message["isolation"])
                 else:
                     slot.task = None
+                    feed(slot)  # the next submission first: recording this one must not keep the slot idle
                     on_outcome(message)
-                feed(slot)
             for slot in slots:
                 if isinstance(slot, _Slot):
                     feed(slot)

@@ -14,30 +14,44 @@ from pathlib import Path
 
 from lhy_grader import catalogue
 from lhy_grader.runner import CheckResult, ExerciseResult, SubmissionResult, checks_of, grade_submission
+from lhy_grader.training import TrainingOptions
 from lhy_grader.worker.client import Worker, WorkerProblem
 from lhy_grader.worker.launch import ForkServer
 from lhy_grader.worker.limits import Limits
 from lhy_grader.worker.sandbox import Policy
 
 
-def make_setup(targets: list[str], seed: int, limits: Limits, policy: Policy) -> dict:
+def make_setup(targets: list[str], no_train: bool, seed: int, limits: Limits, policy: Policy) -> dict:
     """Everything a grading process needs, as JSON (sent over a pipe or to Dask)."""
-    return {"targets": list(targets), "seed": int(seed), "limits": limits.to_json(), "policy": policy.to_json()}
+    return {"targets": list(targets), "no_train": no_train, "seed": int(seed), "limits": limits.to_json(),
+            "policy": policy.to_json()}
 
 
-def refused_result(exercises: list[catalogue.Exercise], reason: str) -> SubmissionResult:
-    """Every exercise at zero with ``reason``: for a submission that cannot be graded at all."""
+def select_work(targets: list[str] | tuple[str, ...], no_train: bool) -> tuple[list[catalogue.Exercise], list]:
+    """The exercises and training checks to grade, exactly as ``lhy-grade check`` selects them."""
+    from lhy_grader.cli import select_targets
+    return select_targets(tuple(targets), no_train)
+
+
+def graded_names(exercises: list[catalogue.Exercise], trainings: list) -> list[str]:
+    """The names of a result's entries, in order: the gradebook's columns."""
+    return [ex.name for ex in exercises] + [check.name for check in trainings]
+
+
+def refused_result(exercises: list[catalogue.Exercise], trainings: list, reason: str) -> SubmissionResult:
+    """Everything at zero with ``reason``: for a submission that cannot be graded at all."""
     return SubmissionResult([
-        ExerciseResult(ex.name, 0.0, float(ex.points), "error",
-                       [CheckResult(c.name, False, reason) for c in checks_of(ex)])
-        for ex in exercises])
+        *(ExerciseResult(ex.name, 0.0, float(ex.points), "error",
+                         [CheckResult(c.name, False, reason) for c in checks_of(ex)]) for ex in exercises),
+        *(ExerciseResult(check.name, 0.0, float(check.points), "error", [CheckResult(check.check, False, reason)])
+          for check in trainings)])
 
 
 class Grader:
     """Grades submissions one after another, each in a fresh worker."""
 
     def __init__(self, setup: dict) -> None:
-        self.exercises = catalogue.select(setup["targets"])
+        self.exercises, self.trainings = select_work(setup["targets"], setup.get("no_train", False))
         self.seed = int(setup["seed"])
         self.limits = Limits.from_json(setup["limits"])
         self.server = ForkServer(Policy.from_json(setup["policy"]), preload=("numpy", "torch"), limits=self.limits)
@@ -53,12 +67,13 @@ class Grader:
         try:
             worker = Worker(self.limits, preload=(), launcher=self.server)
         except WorkerProblem as e:
-            result = refused_result(self.exercises, f"the grader could not start a worker: {e}")
+            result = refused_result(self.exercises, self.trainings, f"the grader could not start a worker: {e}")
         else:
             try:
-                result = grade_submission(folder, self.exercises, seed=self.seed, worker=worker)
+                training = TrainingOptions(self.trainings) if self.trainings else None
+                result = grade_submission(folder, self.exercises, seed=self.seed, worker=worker, training=training)
             except Exception as e:  # a fault of the grader: the student still gets a row, and the reason
-                result = refused_result(self.exercises, f"internal grading error ({type(e).__name__}: {e}); "
+                result = refused_result(self.exercises, self.trainings, f"internal grading error ({type(e).__name__}: {e}); "
                                                         f"please tell your instructor")
                 output = traceback.format_exc(limit=5)
             finally:

@@ -14,7 +14,7 @@ from typing import Callable
 from lhy_grader import catalogue
 from lhy_grader.batch import reports
 from lhy_grader.batch.executors import run_dask, run_local
-from lhy_grader.batch.grading import make_setup, refused_result
+from lhy_grader.batch.grading import graded_names, make_setup, refused_result, select_work
 from lhy_grader.batch.store import Gradebook, Row
 from lhy_grader.batch.submissions import Submission, UnsafeSubmission, discover, unpack
 from lhy_grader.compare.reference import solutions_folder
@@ -33,6 +33,7 @@ class BatchOptions:
     jobs: int = 1
     limits: Limits = field(default_factory=Limits)
     targets: tuple[str, ...] = ()
+    no_train: bool = False
     regrade: bool = False
     executor: str = "local"           # "local" or "dask"
     scheduler: str | None = None      # the Dask scheduler's address
@@ -59,10 +60,10 @@ class BatchReport:
     outcome_seconds: list[float]
 
 
-def config_key(exercises: list[catalogue.Exercise], seed: int) -> str:
+def config_key(exercises: list[catalogue.Exercise], trainings: list, seed: int) -> str:
     """What a recorded result depends on besides the submission: a change means grading again."""
     text = json.dumps({"exercises": [(ex.name, ex.points, [c.name for c in ex.checks]) for ex in exercises],
-                       "seed": seed})
+                       "trainings": [(check.name, check.points) for check in trainings], "seed": seed})
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -85,8 +86,9 @@ def grade_folder(options: BatchOptions, on_progress: Callable[[Progress, str | N
 
     try:
         seed = book.seed()
-        exercises = catalogue.select(list(options.targets))
-        config = config_key(exercises, seed)
+        exercises, trainings = select_work(options.targets, options.no_train)
+        names = graded_names(exercises, trainings)
+        config = config_key(exercises, trainings, seed)
         students = discover(options.submissions)
         progress.total = len(students)
         say(f"grading {options.submissions} into {out}: {len(students)} students, {len(exercises)} exercises, "
@@ -117,7 +119,7 @@ def grade_folder(options: BatchOptions, on_progress: Callable[[Progress, str | N
                 except UnsafeSubmission as e:
                     student.problem = str(e)
             if student.problem is not None:
-                record(student, refused_result(exercises, f"submission refused: {student.problem}").to_json(), "", 0.0)
+                record(student, refused_result(exercises, trainings, f"submission refused: {student.problem}").to_json(), "", 0.0)
                 continue
             by_id[student.student] = student
             tasks.append({"student": student.student, "path": str(folder)})
@@ -138,16 +140,16 @@ def grade_folder(options: BatchOptions, on_progress: Callable[[Progress, str | N
 
         def on_failure(task: dict, reason: str) -> None:
             say(f"{task['student']!r}: {reason}")
-            record(by_id[task["student"]], refused_result(exercises, f"grading failed: {reason}").to_json(), "", 0.0)
+            record(by_id[task["student"]], refused_result(exercises, trainings, f"grading failed: {reason}").to_json(), "", 0.0)
 
         policy = Policy(hide=_hidden_paths(options))
-        setup = make_setup([ex.name for ex in exercises], seed, options.limits, policy)
+        setup = make_setup(list(options.targets), options.no_train, seed, options.limits, policy)
         if tasks and options.executor == "dask":
             run_dask(setup, tasks, options.scheduler, (options.limits.submission_files, options.limits.submission_bytes),
                      on_isolation, on_outcome, on_failure)
         elif tasks:
             run_local(setup, tasks, options.jobs, state, on_isolation, on_outcome, on_failure)
-        export(book, [s.student for s in students], [ex.name for ex in exercises], out, "\n\n".join(isolations))
+        export(book, [s.student for s in students], names, out, "\n\n".join(isolations))
         say(f"done in {time.monotonic() - progress.started:.1f} s")
         return BatchReport(len(students), len(tasks), progress.skipped, time.monotonic() - progress.started,
                            "\n".join(isolations), outcome_seconds)
