@@ -141,7 +141,9 @@ def main() -> None:
         for i, kind in enumerate(plan):
             shutil.copytree(kinds[kind], submissions / f"student{i:04d}")
         bare = bare_seconds(kinds, targets, args.repeat)
+        load_before = os.getloadavg()[0]
         wall, peak = run_batch(submissions, work / "out", args.jobs, targets)
+        load_after = os.getloadavg()[0]
         with sqlite3.connect(work / "out" / "gradebook.sqlite") as db:
             per_student = dict(db.execute("SELECT student, seconds FROM results"))
     finally:
@@ -160,6 +162,7 @@ def main() -> None:
         "fixed_start_and_finish_seconds": round(wall - sum(per_student.values()) / args.jobs, 2),
         "in_process_equivalent_ratio": round(wall / (bare_total / args.jobs), 3),
         "peak_memory_pss_mib": round(peak / (1 << 20), 1),
+        "load_average_1min_before_after": [round(load_before, 2), round(load_after, 2)],
     }
     print(json.dumps(results, indent=2))
     out_dir = ROOT / "benchmarks" / "results"

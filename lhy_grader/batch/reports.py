@@ -25,11 +25,18 @@ STATUS_WORDS = {"passed": "passed", "failed": "failed", "error": "error", "timeo
 
 
 def write_atomically(path: Path, data: str | bytes) -> None:
+    """Replace ``path`` with ``data`` by write-then-rename (nothing is done if it already holds it)."""
+    data = data.encode() if isinstance(data, str) else data
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return
+    except OSError:
+        pass
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, path)

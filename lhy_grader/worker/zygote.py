@@ -130,6 +130,7 @@ class Zygote:
         workers' user, until none is left."""
         me, uid = os.getpid(), self.isolation.uid
         for _ in range(1000):
+            self.reap()  # a worker that exited is a zombie of its user until reaped
             table = sandbox.processes()
             children = [pid for pid, parent, _ in table if parent == me]
             theirs = uid is not None and any(owner == uid for _, _, owner in table)
@@ -142,7 +143,6 @@ class Zygote:
                     pass
             if theirs:
                 sandbox.kill_user(uid)
-            self.reap()
 
     def reap(self) -> None:
         while True:
