@@ -152,3 +152,14 @@ def test_not_implemented_in_another_module_names_that_file(worker, tmp_path):
     assert result.status == "not_implemented"
     assert "calls code that still raises NotImplementedError (attention.py line" in result.checks[0].message
     assert "implement that first" in result.checks[0].message
+
+
+def test_a_reused_worker_forgets_the_previous_submission(worker, tmp_path):
+    """Loading another folder must not leave the old folder's modules importable."""
+    from tests.variants import make_variant
+    stubbed = make_variant(tmp_path / "first", "transformer")
+    (stubbed / "attention.py").write_text((ROOT / "exercises" / "attention.py").read_text())
+    grade_submission(stubbed, catalogue.select(["transformer.encoder_block"]), worker=worker)
+    complete = make_variant(tmp_path / "second", "transformer")
+    (result,) = grade_submission(complete, catalogue.select(["transformer.encoder_block"]), worker=worker).exercises
+    assert result.status == "passed", [(c.name, c.message) for c in result.checks]

@@ -105,13 +105,27 @@ class Child:
 
     def op_load(self, header: dict, blobs: list[memoryview]) -> None:
         """Load the named module files of a submission; report per-module status and functions."""
+        if self.submission is not None:
+            self.forget_submission()
         self.submission = Path(header["path"]).resolve()
-        if str(self.submission) not in sys.path:
-            sys.path.append(str(self.submission))  # after stdlib/numpy/torch: a student file cannot shadow them
+        sys.path.append(str(self.submission))  # after stdlib/numpy/torch: a student file cannot shadow them
         report = {}
         for name in header["modules"]:
             report[name] = self.load_module(name)
         self.send({"ok": True, "modules": report})
+
+    def forget_submission(self) -> None:
+        """Drop every module the previous submission's folder provided, so that a worker
+        loading another folder never resolves `import attention` to the old one."""
+        folder = str(self.submission)
+        for name, module in list(sys.modules.items()):
+            origin = getattr(module, "__file__", None) or ""
+            if origin.startswith(folder + os.sep):
+                del sys.modules[name]
+        while folder in sys.path:
+            sys.path.remove(folder)
+        self.modules.clear()
+        self.kept.clear()
 
     def load_module(self, name: str) -> dict:
         path = self.submission / f"{name}.py"
@@ -119,7 +133,7 @@ class Child:
             return {"status": "missing"}
         try:
             module = sys.modules.get(name)
-            if module is None or Path(getattr(module, "__file__", "") or "").resolve() != path:
+            if module is None or Path(getattr(module, "__file__", "") or "").resolve() != path.resolve():
                 spec = importlib.util.spec_from_file_location(name, path)
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[name] = module
