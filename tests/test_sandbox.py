@@ -271,3 +271,17 @@ def test_exits_and_tooling_files_do_not_break_the_worker(server, tmp_path):
         with pytest.raises(StudentRaised, match="SystemExit"):
             worker.call("tools.quit", timeout=10)
         assert worker.call("tools.fine", ([1, 2, 3],), timeout=10).value == (6, "1")
+
+
+def test_without_isolation_features_the_fallback_is_reported_and_workers_still_run(tmp_path):
+    """What a machine without root gets (asked for here by turning the features off)."""
+    folder = student(tmp_path, """
+        import os
+        def who():
+            return os.getuid()
+    """)
+    with ForkServer(Policy(own_user=False, no_network=False), preload=(), limits=LIMITS) as server:
+        summary = server.isolation.summary()
+        assert server.isolation.uid is None and not server.isolation.no_network
+        assert "grader's own user" in summary and "NETWORK AVAILABLE" in summary
+        assert run(server, folder, "who")[0] == os.getuid()

@@ -68,7 +68,7 @@ def feedback_markdown(row: Row) -> str:
              f"**Score: {_number(result['score'])} / {_number(result['max_score'])}**", "",
              "| exercise | score | status |", "| --- | --- | --- |"]
     for ex in result["exercises"]:
-        lines.append(f"| `{ex['name']}` | {_number(ex['score'])} / {_number(ex['max_score'])} "
+        lines.append(f"| `{_cell(ex['name'])}` | {_number(ex['score'])} / {_number(ex['max_score'])} "
                      f"| {STATUS_WORDS.get(ex['status'], ex['status'])} |")
     for ex in result["exercises"]:
         failed = [c for c in ex["checks"] if not c["passed"]]
@@ -101,11 +101,17 @@ def feedback_files(out: Path, row: Row) -> None:
     write_atomically(out / "feedback" / f"{row.student}.md", feedback_markdown(row))
 
 
-def failure_rates(rows: list[Row]) -> tuple[dict[str, float], list[tuple[str, str, float, str]]]:
-    """Per exercise: the share of students below full marks; per check: the share who failed
-    it and the most common hint, most failed first."""
+NOT_ATTEMPTED = ("missing", "not_implemented")
+
+
+def failure_rates(rows: list[Row]) -> tuple[dict[str, tuple[float, float]], list[tuple[str, str, float, str]]]:
+    """Per exercise: the share of students below full marks and the share who did not attempt
+    it (missing, not implemented). Per check, among the students who attempted its exercise:
+    the share who failed it and the most common hint, most failed first."""
     n = len(rows) or 1
     below: Counter = Counter()
+    skipped: Counter = Counter()
+    attempted: Counter = Counter()
     failed: Counter = Counter()
     hints: dict[tuple[str, str], Counter] = {}
     order: dict[str, int] = {}
@@ -113,15 +119,25 @@ def failure_rates(rows: list[Row]) -> tuple[dict[str, float], list[tuple[str, st
         for ex in row.result["exercises"]:
             order.setdefault(ex["name"], len(order))
             below[ex["name"]] += ex["score"] < ex["max_score"]
+            if ex["status"] in NOT_ATTEMPTED:
+                skipped[ex["name"]] += 1
+                continue
+            attempted[ex["name"]] += 1
             for check in ex["checks"]:
                 if not check["passed"]:
                     failed[ex["name"], check["name"]] += 1
                     if check.get("hint"):
                         hints.setdefault((ex["name"], check["name"]), Counter())[check["hint"]] += 1
-    per_exercise = {name: below[name] / n for name in sorted(order, key=order.get)}
-    per_check = sorted(((ex, check, count / n, hints[ex, check].most_common(1)[0][0] if (ex, check) in hints else "")
+    per_exercise = {name: (below[name] / n, skipped[name] / n) for name in sorted(order, key=order.get)}
+    per_check = sorted(((ex, check, count / attempted[ex],
+                         hints[ex, check].most_common(1)[0][0] if (ex, check) in hints else "")
                         for (ex, check), count in failed.items()), key=lambda t: (-t[2], order[t[0]], t[1]))
     return per_exercise, per_check
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def summary_markdown(rows: list[Row], isolation: str) -> str:
@@ -137,12 +153,12 @@ def summary_markdown(rows: list[Row], isolation: str) -> str:
                   "| score range | students |", "| --- | --- |"]
         for low, high, count in _histogram(totals, maximum):
             lines.append(f"| {low:g} – {high:g} | {count} |")
-    lines += ["", "## Exercises: share of students below full marks", "", "| exercise | below full marks |",
-              "| --- | --- |"]
-    lines += [f"| `{name}` | {rate:.0%} |" for name, rate in per_exercise.items()]
-    lines += ["", "## Checks failed most often", "", "| exercise | check | failed by | most common hint |",
-              "| --- | --- | --- | --- |"]
-    lines += [f"| `{ex}` | {check} | {rate:.0%} | {hint} |" for ex, check, rate, hint in per_check[:40]]
+    lines += ["", "## Exercises", "", "| exercise | below full marks | not attempted |", "| --- | --- | --- |"]
+    lines += [f"| `{name}` | {rate:.0%} | {skipped:.0%} |" for name, (rate, skipped) in per_exercise.items()]
+    lines += ["", "## Checks failed most often (the most common mistakes)", "",
+              "Among the students who attempted the exercise.", "",
+              "| exercise | check | failed by | most common hint |", "| --- | --- | --- | --- |"]
+    lines += [f"| `{ex}` | {_cell(check)} | {rate:.0%} | {_cell(hint)} |" for ex, check, rate, hint in per_check[:40]]
     lines += ["", "## Sandbox", "", isolation or "(no grading process ran in this invocation)"]
     return "\n".join(lines) + "\n"
 
@@ -173,7 +189,8 @@ def summary_plot(rows: list[Row], path: Path) -> bool:
     labels = [_shorten(f"{ex.split('.', 1)[-1]}: {check}", 60) for ex, check, _, _ in top]
     right.barh(range(len(top)), [rate * 100 for _, _, rate, _ in top], color="#dd8452")
     right.set_yticks(range(len(top)), labels, fontsize=8)
-    right.set(title="Checks failed most often", xlabel="% of students", xlim=(0, 100))
+    right.set(title="Checks failed most often", xlabel="% of the students who attempted the exercise",
+              xlim=(0, 100))
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
