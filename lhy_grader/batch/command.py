@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from pathlib import Path
 
@@ -56,11 +57,8 @@ def grade(submissions: Path, out: Path, jobs: int, timeout: float, targets: tupl
         select_work(targets, no_train)
     except LookupError as e:
         raise click.UsageError(f"unknown target {e.args[0]!r} (see `lhy-grade list`)") from None
-    if executor == "dask":
-        try:
-            import distributed  # noqa: F401
-        except ImportError:
-            raise click.UsageError("--executor dask needs `pip install 'dask[distributed]'`") from None
+    if executor == "dask" and importlib.util.find_spec("distributed") is None:
+        raise click.UsageError("--executor dask needs `pip install 'lhy-grader[dask]'`")
 
     limits = Limits(cpu_seconds=cpu_seconds or int(timeout), memory_bytes=memory_mib << 20,
                     processes=max_processes, call_seconds=call_timeout, submission_seconds=timeout)

@@ -24,6 +24,9 @@ from lhy_grader.worker.staging import submission_files
 OnIsolation = Callable[[dict], None]
 OnOutcome = Callable[[dict], None]
 MAX_ATTEMPTS = 2
+#: The checks' own computations are tiny: a BLAS thread pool per grading process would only
+#: spin against the other grading processes (Dask's nanny sets the same for its workers).
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def _die_with_parent() -> None:
@@ -39,7 +42,7 @@ class _Slot:
             self.proc = subprocess.Popen(
                 [sys.executable, "-I", "-m", "lhy_grader.batch.slot", str(write_fd)],
                 pass_fds=(write_fd,), stdin=subprocess.PIPE, stdout=log, stderr=log,
-                cwd=log_path.parent, preexec_fn=_die_with_parent,
+                cwd=log_path.parent, preexec_fn=_die_with_parent, env={**os.environ, **ONE_THREAD},
             )
         os.close(write_fd)
         self.results = os.fdopen(read_fd, "r")

@@ -33,7 +33,6 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
-MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
 
 #: Workers of the fork server with pid P run as uid/gid UID_BASE + P (no such user exists).
@@ -199,10 +198,13 @@ def choose_user(policy: Policy, needed: list[str], isolation: Isolation) -> None
     if problem:
         isolation.notes.append(f"workers stay root: an unprivileged user cannot {problem}")
         return
-    while any(owner == uid for _, _, owner in processes()):  # an earlier fork server's leftovers
+    for _ in range(100):  # an earlier fork server with the same pid may have left processes
+        if not any(owner == uid for _, _, owner in processes()):
+            isolation.uid = uid
+            return
         kill_user(uid)
         time.sleep(0.01)
-    isolation.uid = uid
+    isolation.notes.append(f"uid {uid} has processes that cannot be killed: not used")
 
 
 def _probe_as(uid: int, needed: list[str]) -> str | None:

@@ -83,6 +83,7 @@ class Zygote:
             code = 0
             try:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 sandbox.confine_worker(home, self.limits, self.isolation, output_fd, (request_fd, reply_fd))
                 from lhy_grader.worker.child import Child
                 Child(request_fd, reply_fd).serve()
@@ -158,7 +159,19 @@ class Zygote:
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader decides when workers stop
     sock = socket.socket(fileno=int(sys.argv[1]))
-    Zygote(sock).serve()
+    # If the grader dies (even while this process is still starting), clean up and go.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    sandbox.prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:
+        os._exit(0)
+    zygote = Zygote(sock)
+
+    def stop(*_: object) -> None:
+        zygote.sweep()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    zygote.serve()
 
 
 if __name__ == "__main__":
