@@ -51,10 +51,11 @@ class Grader:
     """Grades submissions one after another, each in a fresh worker."""
 
     def __init__(self, setup: dict) -> None:
-        self.exercises, self.trainings = select_work(setup["targets"], setup.get("no_train", False))
-        self.seed = int(setup["seed"])
         self.limits = Limits.from_json(setup["limits"])
         self.server = ForkServer(Policy.from_json(setup["policy"]), preload=("numpy", "torch"), limits=self.limits)
+        self.server.start(wait=False)  # it imports numpy/torch while we load the catalogue
+        self.exercises, self.trainings = select_work(setup["targets"], setup.get("no_train", False))
+        self.seed = int(setup["seed"])
 
     def isolation(self) -> dict:
         self.server.start()

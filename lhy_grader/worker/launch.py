@@ -155,8 +155,13 @@ class ForkServer:
         self.start()
         return self.isolation.uid
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
+        """Start the fork server; with ``wait=False`` return while it imports, ``start()``
+        again to wait until it is ready."""
         if self.sock is not None:
+            if wait and self.isolation is None:
+                hello = self._receive(self.limits.startup_seconds)
+                self.isolation = Isolation.from_json(hello.get("isolation", {}))
             return
         self.base = Path(tempfile.mkdtemp(prefix="lhy-sandbox-"))
         os.chmod(self.base, 0o711)
@@ -173,8 +178,8 @@ class ForkServer:
         config = {"limits": self.limits.to_json(), "policy": self.policy.to_json(),
                   "preload": list(self.preload), "base": str(self.base)}
         ours.send(json.dumps(config).encode())
-        hello = self._receive(self.limits.startup_seconds)
-        self.isolation = Isolation.from_json(hello.get("isolation", {}))
+        if wait:
+            self.start()
 
     def make_workdir(self) -> Path:
         self.start()
