@@ -66,7 +66,7 @@ def test_as_root_workers_get_a_user_of_their_own_no_network_and_hidden_paths(ser
 
 
 def test_hidden_folder_and_other_files_cannot_be_read(server, secret, tmp_path):
-    folder = student(tmp_path, f"""
+    folder = student(tmp_path, """
         def read(path):
             try:
                 with open(path) as f:
