@@ -187,6 +187,9 @@ def batch(tmp_path_factory):
         (submissions / student).mkdir()
         (submissions / student / "regression.py").write_text(source)
     (submissions / "empty").mkdir()
+    (submissions / "symlinked").mkdir()  # a link to the reference is not a submission
+    (submissions / "symlinked" / "regression.py").symlink_to(ROOT / "solutions" / "regression.py")
+    (submissions / "honest_alice" / "data.bin").write_bytes(b"\0" * (70 << 20))  # not Python: never copied
     tooling = submissions / "tooling"
     tooling.mkdir()
     (tooling / "regression.py").write_text(REFERENCE)
@@ -322,12 +325,13 @@ def test_stdout_flood_is_truncated(batch):
     assert "output truncated" in markdown and len(markdown) < 20_000
 
 
-def test_syntax_error_empty_folder_and_unsafe_zip(batch):
+def test_syntax_error_empty_folder_symlink_and_unsafe_zip(batch):
     feedback = batch["feedback"]
     for ex in feedback["syntax_error"]["exercises"]:
         assert ex["status"] == "error" and "SyntaxError" in messages(ex) and "regression.py:" in messages(ex)
-    for ex in feedback["empty"]["exercises"]:
-        assert ex["status"] == "missing" and "regression.py not found" in messages(ex)
+    for student in ("empty", "symlinked"):
+        for ex in feedback[student]["exercises"]:
+            assert ex["status"] == "missing" and "regression.py not found" in messages(ex)
     for ex in feedback["traversal"]["exercises"]:
         assert ex["status"] == "error" and "points outside the folder" in messages(ex)
     assert not list(batch["submissions"].parent.rglob("escaped.py"))

@@ -16,8 +16,9 @@ from pathlib import Path, PurePosixPath
 
 from lhy_grader.worker.staging import SubmissionTooLarge, submission_files
 
-MAX_FILES = 2000
-MAX_BYTES = 64 << 20
+MAX_FILES = 2000            # entries of a zip; Python files of a folder
+MAX_BYTES = 64 << 20        # Python source of one submission
+MAX_ZIP_BYTES = 256 << 20   # a zip as handed in (notebooks and data included)
 
 
 class UnsafeSubmission(Exception):
@@ -63,12 +64,13 @@ def discover(root: Path) -> list[Submission]:
 
 
 def fingerprint(submission: Submission) -> str:
-    """SHA-256 of the submission's content (the zip's bytes, or the folder's files and names)."""
+    """SHA-256 of the submission's content (the zip's bytes, or the folder's Python files and
+    their names: what a worker gets)."""
     h = hashlib.sha256()
     if submission.is_zip:
         size = submission.source.stat().st_size
-        if size > MAX_BYTES:
-            raise UnsafeSubmission(f"the zip is larger than {MAX_BYTES >> 20} MiB")
+        if size > MAX_ZIP_BYTES:
+            raise UnsafeSubmission(f"the zip is larger than {MAX_ZIP_BYTES >> 20} MiB")
         h.update(submission.source.read_bytes())
         return "zip:" + h.hexdigest()
     try:
@@ -82,11 +84,13 @@ def fingerprint(submission: Submission) -> str:
 
 
 def unpack(zip_path: Path, target: Path) -> Path:
-    """Extract ``zip_path`` into the new folder ``target``; returns the folder holding the files.
+    """Extract the Python files of ``zip_path`` into the new folder ``target``; returns the
+    folder holding them.
 
-    Refuses absolute paths, ``..`` components, links and special files, more than
-    ``MAX_FILES`` entries and more than ``MAX_BYTES`` once uncompressed (counted while
-    reading, not trusted from the headers). A zip holding one top folder is entered.
+    Refuses (any entry) absolute paths, ``..`` components, links and special files, more
+    than ``MAX_FILES`` entries, and Python files of more than ``MAX_BYTES`` once
+    uncompressed (counted while reading, not trusted from the headers). A zip holding
+    one top folder is entered.
     """
     if target.exists():
         shutil.rmtree(target)
@@ -104,6 +108,8 @@ def unpack(zip_path: Path, target: Path) -> Path:
                 destination = target.joinpath(*relative.parts)
                 if member.is_dir():
                     destination.mkdir(parents=True, exist_ok=True)
+                    continue
+                if relative.suffix != ".py":
                     continue
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 with archive.open(member) as src, open(destination, "xb") as dst:

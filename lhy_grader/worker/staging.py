@@ -2,9 +2,10 @@
 
 The worker never loads a student's files where they were handed in: the folder may
 sit next to other students' folders and the grader's output, all hidden from it.
-Only regular files are copied; symbolic links (which could point at the reference
-solutions), hidden entries and byte-code caches (which could disagree with the
-source the grader inspects) are left behind.
+Only Python source files are copied (a data set next to them neither slows
+grading nor makes the folder too large), and only regular ones: symbolic links
+(which could point at the reference solutions), hidden entries and byte-code
+caches (which could disagree with the source the grader inspects) stay behind.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class SubmissionTooLarge(Exception):
 
 
 def submission_files(folder: Path, max_files: int, max_bytes: int) -> list[tuple[str, Path]]:
-    """``(relative path, path)`` of the regular files of ``folder`` that a worker gets, sorted.
+    """``(relative path, path)`` of the ``.py`` files of ``folder`` that a worker gets, sorted.
 
     Never follows symbolic links. Raises ``SubmissionTooLarge`` past the bounds.
     """
@@ -30,7 +31,7 @@ def submission_files(folder: Path, max_files: int, max_bytes: int) -> list[tuple
     for root, dirs, files in os.walk(folder, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED_DIRS)
         for name in sorted(files):
-            if name.startswith(".") or name.endswith((".pyc", ".pyo")):
+            if name.startswith(".") or not name.endswith(".py"):
                 continue
             path = Path(root) / name
             info = os.lstat(path)
