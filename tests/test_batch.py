@@ -401,6 +401,18 @@ def graded_rows(database: Path) -> dict[str, str]:
             return {}
 
 
+def processes_working_in(folder: Path) -> list[int]:
+    """Processes whose working directory is inside ``folder`` (the grading processes')."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if Path(os.readlink(f"/proc/{pid}/cwd")).is_relative_to(folder):
+                found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
 def test_sigkill_then_rerun_grades_only_the_rest_and_loses_nothing(tmp_path):
     submissions, out = tmp_path / "submissions", tmp_path / "out"
     for i in range(6):
@@ -416,6 +428,10 @@ def test_sigkill_then_rerun_grades_only_the_rest_and_loses_nothing(tmp_path):
     first.wait()
     before = graded_rows(out / "gradebook.sqlite")
     assert 2 <= len(before) < 6, before
+    deadline = time.monotonic() + 10
+    while processes_working_in(out) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_working_in(out) == []  # its grading processes died with it
 
     second = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-2000:]
