@@ -379,6 +379,7 @@ def test_rerun_grades_nothing_and_a_changed_submission_again(batch):
              *ONLY, "--call-timeout", "3", "--timeout", "90", "--memory", "3072", "--quiet"]
     again = subprocess.run(grade, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and " 0 graded," in again.stdout, again.stdout
+    assert "workers run as" in (out / "summary.md").read_text()  # the sandbox report is kept
     (submissions / "honest_stub" / "regression.py").write_text(REFERENCE)
     changed = subprocess.run(grade, capture_output=True, text=True, timeout=600)
     assert changed.returncode == 0 and " 1 graded," in changed.stdout, changed.stdout

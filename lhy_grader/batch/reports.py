@@ -159,7 +159,7 @@ def summary_markdown(rows: list[Row], isolation: str) -> str:
               "Among the students who attempted the exercise.", "",
               "| exercise | check | failed by | most common hint |", "| --- | --- | --- | --- |"]
     lines += [f"| `{ex}` | {_cell(check)} | {rate:.0%} | {_cell(hint)} |" for ex, check, rate, hint in per_check[:40]]
-    lines += ["", "## Sandbox", "", isolation or "(no grading process ran in this invocation)"]
+    lines += ["", "## Sandbox", "", isolation or "(no grading process has run for this gradebook yet)"]
     return "\n".join(lines) + "\n"
 
 

@@ -91,8 +91,11 @@ def grade_folder(options: BatchOptions, on_progress: Callable[[Progress, str | N
         config = config_key(exercises, trainings, seed)
         students = discover(options.submissions)
         progress.total = len(students)
-        say(f"grading {options.submissions} into {out}: {len(students)} students, {len(exercises)} exercises, "
-            f"{options.jobs} job(s), executor {options.executor}")
+        say(f"grading {options.submissions} into {out}: {len(students)} students, {len(names)} exercises "
+            f"and training checks, {options.jobs} job(s), executor {options.executor}")
+
+        def refuse(student: Submission, reason: str) -> None:
+            record(student, refused_result(exercises, trainings, reason).to_json(), "", 0.0)
 
         def record(student: Submission, result: dict, output: str, seconds: float) -> None:
             book.record(student.student, student.digest, config, result, output, seconds)
@@ -119,7 +122,7 @@ def grade_folder(options: BatchOptions, on_progress: Callable[[Progress, str | N
                 except UnsafeSubmission as e:
                     student.problem = str(e)
             if student.problem is not None:
-                record(student, refused_result(exercises, trainings, f"submission refused: {student.problem}").to_json(), "", 0.0)
+                refuse(student, f"submission refused: {student.problem}")
                 continue
             by_id[student.student] = student
             tasks.append({"student": student.student, "path": str(folder)})
@@ -140,19 +143,23 @@ def grade_folder(options: BatchOptions, on_progress: Callable[[Progress, str | N
 
         def on_failure(task: dict, reason: str) -> None:
             say(f"{task['student']!r}: {reason}")
-            record(by_id[task["student"]], refused_result(exercises, trainings, f"grading failed: {reason}").to_json(), "", 0.0)
+            refuse(by_id[task["student"]], f"grading failed: {reason}")
 
         policy = Policy(hide=_hidden_paths(options))
         setup = make_setup(list(options.targets), options.no_train, seed, options.limits, policy)
         if tasks and options.executor == "dask":
-            run_dask(setup, tasks, options.scheduler, (options.limits.submission_files, options.limits.submission_bytes),
+            run_dask(setup, tasks, options.scheduler,
+                     (options.limits.submission_files, options.limits.submission_bytes),
                      on_isolation, on_outcome, on_failure)
         elif tasks:
             run_local(setup, tasks, options.jobs, state, on_isolation, on_outcome, on_failure)
-        export(book, [s.student for s in students], names, out, "\n\n".join(isolations))
+        if isolations:
+            book.set_meta("isolation", "\n".join(isolations))
+        isolation = book.meta("isolation") or ""
+        export(book, [s.student for s in students], names, out, isolation)
         say(f"done in {time.monotonic() - progress.started:.1f} s")
-        return BatchReport(len(students), len(tasks), progress.skipped, time.monotonic() - progress.started,
-                           "\n".join(isolations), outcome_seconds)
+        return BatchReport(len(students), progress.done - progress.skipped, progress.skipped,
+                           time.monotonic() - progress.started, "\n".join(isolations), outcome_seconds)
     finally:
         book.close()
         log.close()

@@ -54,11 +54,16 @@ class Gradebook:
 
     def seed(self) -> int:
         """The instructor seed of this gradebook, drawn at random on first use."""
-        row = self.db.execute("SELECT value FROM meta WHERE key = 'seed'").fetchone()
-        if row is None:
+        if self.meta("seed") is None:
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('seed', ?)", (str(secrets.randbits(62)),))
-            row = self.db.execute("SELECT value FROM meta WHERE key = 'seed'").fetchone()
-        return int(row[0])
+        return int(self.meta("seed"))
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def is_done(self, student: str, digest: str, config: str) -> bool:
         row = self.db.execute("SELECT digest, config FROM results WHERE student = ?", (student,)).fetchone()
