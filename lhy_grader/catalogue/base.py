@@ -132,11 +132,6 @@ class Trial:
                 self.forbidden_called.append(name)
         return result
 
-    @property
-    def last_inputs(self) -> dict[str, Any]:
-        """The arguments of the most recent call (for messages)."""
-        return self._inputs
-
 
 def run_property(trial: Trial, strategy: SearchStrategy, body: Callable[[Trial, dict], None],
                  max_examples: int) -> None:

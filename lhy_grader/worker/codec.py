@@ -66,12 +66,6 @@ class RngSpec:
     seed: int
 
 
-@dataclass(frozen=True)
-class Callback:
-    """A callable argument whose calls are answered by the grader (trusted) process."""
-    id: int
-
-
 # ---------------------------------------------------------------------------
 # Framing: [u32 header length][header JSON][blob 0][blob 1]...
 
@@ -151,8 +145,6 @@ def encode(value: Any, blobs: list[bytes], keep: Callable[[Any], int] | None = N
         return {"t": "opaque", "id": value.id, "type": value.type_name}
     if isinstance(value, RngSpec):
         return {"t": "rng", "kind": value.kind, "seed": value.seed}
-    if isinstance(value, Callback):
-        return {"t": "callback", "id": value.id}
     if t in (tuple, list):
         return {"t": t.__name__, "v": [encode(v, blobs, keep, callbacks) for v in value]}
     if t is dict:
